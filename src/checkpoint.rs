@@ -1,0 +1,33 @@
+//! What an invocation has done so far, so that it can still answer when the Lambda deadline comes first.
+
+use std::sync::Mutex;
+
+use crate::error::Error;
+use crate::report::Outcome;
+
+#[derive(Debug, Default)]
+pub struct Checkpoint {
+    step: Mutex<String>,
+    fallback: Mutex<Option<Outcome>>,
+}
+
+impl Checkpoint {
+    /// Records the step under way (named in the failure when time runs out).
+    pub fn step(&self, step: impl Into<String>) {
+        *self.step.lock().unwrap_or_else(|e| e.into_inner()) = step.into();
+    }
+
+    /// What to report if time runs out from here on.
+    pub fn fallback(&self, outcome: Outcome) {
+        *self.fallback.lock().unwrap_or_else(|e| e.into_inner()) = Some(outcome);
+    }
+
+    /// The outcome to report when the deadline comes first.
+    pub fn on_deadline(&self) -> Outcome {
+        let fallback = self.fallback.lock().unwrap_or_else(|e| e.into_inner()).take();
+        fallback.unwrap_or_else(|| {
+            let step = self.step.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            Outcome::Failed(Error::OutOfTime { step })
+        })
+    }
+}

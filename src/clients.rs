@@ -1,0 +1,66 @@
+//! AWS clients, built once per process; the artifact's S3 client is built per job from the job's credentials.
+
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+
+use crate::event::ArtifactCredentials;
+
+/// The function's AWS clients.
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub ecs: aws_sdk_ecs::Client,
+    pub pipeline: aws_sdk_codepipeline::Client,
+    /// S3 settings without credentials of their own: every read uses the job's artifact credentials.
+    s3: aws_sdk_s3::Config,
+}
+
+impl Clients {
+    /// Loads the standard AWS configuration (environment, `AWS_ENDPOINT_URL*` included) and builds the clients.
+    pub async fn from_env() -> Self {
+        let config = aws_config::defaults(BehaviorVersion::latest())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(3))
+                    .operation_attempt_timeout(Duration::from_secs(10))
+                    .operation_timeout(Duration::from_secs(30))
+                    .build(),
+            )
+            .load()
+            .await;
+        Self::new(&config)
+    }
+
+    pub fn new(config: &SdkConfig) -> Self {
+        Self::from_parts(aws_sdk_ecs::Client::new(config), aws_sdk_codepipeline::Client::new(config), config.into())
+    }
+
+    /// Clients from parts (tests hand in mocked ones).
+    pub fn from_parts(
+        ecs: aws_sdk_ecs::Client,
+        pipeline: aws_sdk_codepipeline::Client,
+        s3: aws_sdk_s3::Config,
+    ) -> Self {
+        // A lost result leaves the pipeline waiting; the report gets more attempts than the other calls.
+        let pipeline =
+            pipeline.config().to_builder().retry_config(RetryConfig::standard().with_max_attempts(5)).build();
+        Self { ecs, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3 }
+    }
+
+    /// An S3 client that signs with the job's artifact credentials (never the function's role).
+    pub fn artifact_s3(&self, credentials: &ArtifactCredentials) -> aws_sdk_s3::Client {
+        let credentials = Credentials::new(
+            &credentials.access_key_id,
+            &credentials.secret_access_key,
+            credentials.session_token.clone(),
+            None,
+            "CodePipelineArtifactCredentials",
+        );
+        let config = self.s3.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+}

@@ -1,0 +1,352 @@
+//! `UserParameters`: the action's configuration, a JSON object (the public contract; README documents it).
+//!
+//! Validation only: every problem names the key, suggests the nearest valid key for a typo, and says what
+//! a valid value looks like.
+
+use serde_json::{Map, Value};
+
+/// The file name used when `fileName` is not given.
+pub const DEFAULT_FILE_NAME: &str = "imagedefinitions.json";
+/// The name CodePipeline's ECR source action and CodeDeploy blue/green use for a single-image file.
+pub const IMAGE_DETAIL_FILE_NAME: &str = "imageDetail.json";
+/// Default and bounds of `timeoutMinutes` (CodePipeline fails any action after 24 hours).
+pub const DEFAULT_TIMEOUT_MINUTES: u32 = 60;
+pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
+
+const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
+
+/// Every key the contract accepts, in the order README lists them.
+pub const KEYS: [&str; 8] =
+    ["cluster", "service", "artifact", "fileName", "containerName", "wait", "timeoutMinutes", "forceNewDeployment"];
+
+/// Keys of CodePipeline's built-in "Amazon ECS" action, which people migrating from it will type.
+const BUILT_IN_ACTION_KEYS: [(&str, &str); 4] = [
+    ("ClusterName", "cluster"),
+    ("ServiceName", "service"),
+    ("FileName", "fileName"),
+    ("DeploymentTimeout", "timeoutMinutes"),
+];
+
+/// Validated `UserParameters`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Params {
+    pub cluster: String,
+    pub service: String,
+    /// The input artifact to read; `None` means "the only one".
+    pub artifact: Option<String>,
+    pub file_name: String,
+    pub container_name: Option<String>,
+    pub wait: bool,
+    pub timeout_minutes: u32,
+    pub force_new_deployment: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParamsError {
+    #[error("UserParameters is missing; set it to a JSON object such as {EXAMPLE}")]
+    Missing,
+    #[error("UserParameters is not valid JSON ({0}); set it to a JSON object such as {EXAMPLE}")]
+    NotJson(String),
+    #[error("UserParameters must be a JSON object, not {0}; for example {EXAMPLE}")]
+    NotObject(&'static str),
+    #[error("UserParameters has an unknown key \"{key}\"{hint}; valid keys are: {valid}", valid = KEYS.join(", "))]
+    UnknownKey { key: String, hint: String },
+    #[error("UserParameters key \"{key}\" must be {expected}, not {found}")]
+    WrongType { key: &'static str, expected: &'static str, found: String },
+    #[error("UserParameters key \"{key}\" is required: {meaning}; for example {EXAMPLE}")]
+    MissingKey { key: &'static str, meaning: &'static str },
+    #[error("UserParameters key \"{key}\" {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+/// Parses and validates the `UserParameters` string.
+pub fn parse(raw: Option<&str>) -> Result<Params, ParamsError> {
+    let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or(ParamsError::Missing)?;
+    let value: Value = serde_json::from_str(raw).map_err(|e| ParamsError::NotJson(e.to_string()))?;
+    let Value::Object(map) = value else {
+        return Err(ParamsError::NotObject(json_kind(&value)));
+    };
+    if let Some(key) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(ParamsError::UnknownKey { key: clip(key, 64), hint: suggestion(key) });
+    }
+    let fields = Fields(&map);
+    let params = Params {
+        cluster: fields.name("cluster", "the ECS cluster name or ARN")?,
+        service: fields.name("service", "the ECS service name or ARN")?,
+        artifact: fields.optional_name("artifact")?,
+        file_name: fields.file_name()?,
+        container_name: fields.optional_name("containerName")?,
+        wait: fields.bool("wait", true)?,
+        timeout_minutes: fields.timeout_minutes()?,
+        force_new_deployment: fields.bool("forceNewDeployment", false)?,
+    };
+    params.check_container_name()?;
+    Ok(params)
+}
+
+impl Params {
+    /// `containerName` goes with `imageDetail.json` (which names no container) and only with it.
+    fn check_container_name(&self) -> Result<(), ParamsError> {
+        let base = self.file_name.rsplit('/').next().unwrap_or(&self.file_name);
+        let detail = base.eq_ignore_ascii_case(IMAGE_DETAIL_FILE_NAME);
+        let definitions = base.eq_ignore_ascii_case(DEFAULT_FILE_NAME);
+        match (&self.container_name, detail, definitions) {
+            (None, true, _) => Err(ParamsError::MissingKey {
+                key: "containerName",
+                meaning: "imageDetail.json names no container, so say which container gets its image",
+            }),
+            (Some(_), _, true) => Err(ParamsError::Invalid {
+                key: "containerName",
+                problem:
+                    "is only used with an imageDetail.json file; imagedefinitions.json names its containers itself"
+                        .into(),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+struct Fields<'a>(&'a Map<String, Value>);
+
+impl Fields<'_> {
+    fn string(&self, key: &'static str) -> Result<Option<&str>, ParamsError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(other) => Err(wrong_type(key, "a string", other)),
+        }
+    }
+
+    /// A non-empty identifier without surrounding whitespace (names, ARNs).
+    fn optional_name(&self, key: &'static str) -> Result<Option<String>, ParamsError> {
+        let Some(s) = self.string(key)? else {
+            return Ok(None);
+        };
+        if s.is_empty() {
+            return Err(invalid(key, "must not be empty"));
+        }
+        if s.trim() != s || s.chars().any(char::is_control) {
+            return Err(invalid(key, format!("has whitespace or control characters: {:?}", clip(s, 64))));
+        }
+        if s.len() > 1600 {
+            return Err(invalid(key, format!("is {} characters long; names and ARNs are far shorter", s.len())));
+        }
+        Ok(Some(s.to_owned()))
+    }
+
+    fn name(&self, key: &'static str, meaning: &'static str) -> Result<String, ParamsError> {
+        self.optional_name(key)?.ok_or(ParamsError::MissingKey { key, meaning })
+    }
+
+    fn file_name(&self) -> Result<String, ParamsError> {
+        let Some(name) = self.optional_name("fileName")? else {
+            return Ok(DEFAULT_FILE_NAME.to_owned());
+        };
+        if name.starts_with('/')
+            || name.contains('\\')
+            || name.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(invalid(
+                "fileName",
+                format!("must be a relative path inside the artifact such as \"{DEFAULT_FILE_NAME}\", not {name:?}"),
+            ));
+        }
+        Ok(name)
+    }
+
+    fn bool(&self, key: &'static str, default: bool) -> Result<bool, ParamsError> {
+        match self.0.get(key) {
+            None => Ok(default),
+            Some(Value::Bool(b)) => Ok(*b),
+            Some(other) => Err(wrong_type(key, "true or false", other)),
+        }
+    }
+
+    fn timeout_minutes(&self) -> Result<u32, ParamsError> {
+        const KEY: &str = "timeoutMinutes";
+        let Some(value) = self.0.get(KEY) else {
+            return Ok(DEFAULT_TIMEOUT_MINUTES);
+        };
+        let Some(n) =
+            value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
+        else {
+            return Err(wrong_type(KEY, "a whole number of minutes from 1 to 1440", value));
+        };
+        match u32::try_from(n) {
+            Ok(n @ 1..=MAX_TIMEOUT_MINUTES) => Ok(n),
+            _ => Err(invalid(KEY, format!("must be from 1 to {MAX_TIMEOUT_MINUTES} minutes, not {n}"))),
+        }
+    }
+}
+
+fn wrong_type(key: &'static str, expected: &'static str, found: &Value) -> ParamsError {
+    let found = match found {
+        Value::String(s) => format!("the string {:?}", clip(s, 64)),
+        Value::Number(n) => format!("the number {n}"),
+        Value::Bool(b) => format!("{b}"),
+        other => json_kind(other).to_owned(),
+    };
+    ParamsError::WrongType { key, expected, found }
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ParamsError {
+    ParamsError::Invalid { key, problem: problem.into() }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// `", did you mean \"cluster\"?"` for a near miss, empty when nothing is near.
+fn suggestion(key: &str) -> String {
+    if let Some((_, ours)) = BUILT_IN_ACTION_KEYS.iter().find(|(theirs, _)| *theirs == key) {
+        return format!(" (the built-in ECS action's name), use \"{ours}\"");
+    }
+    let lower = key.to_ascii_lowercase();
+    KEYS.iter()
+        .map(|k| (edit_distance(&lower, &k.to_ascii_lowercase()), *k))
+        .filter(|(d, k)| *d <= 3.min(k.len() / 2))
+        .min()
+        .map(|(_, k)| format!(", did you mean \"{k}\"?"))
+        .unwrap_or_default()
+}
+
+/// Levenshtein distance over chars (keys are short; allocation is fine).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
+/// At most `max` chars of `s`, marked when cut (keeps hostile input out of messages).
+pub(crate) fn clip(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_owned(),
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(raw: &str) -> Params {
+        parse(Some(raw)).unwrap_or_else(|e| panic!("{raw}: {e}"))
+    }
+
+    fn err(raw: &str) -> String {
+        parse(Some(raw)).expect_err(raw).to_string()
+    }
+
+    #[test]
+    fn defaults() {
+        let p = ok(r#"{"cluster":"prod","service":"web"}"#);
+        assert_eq!(
+            p,
+            Params {
+                cluster: "prod".into(),
+                service: "web".into(),
+                artifact: None,
+                file_name: DEFAULT_FILE_NAME.into(),
+                container_name: None,
+                wait: true,
+                timeout_minutes: 60,
+                force_new_deployment: false,
+            }
+        );
+    }
+
+    #[test]
+    fn every_key() {
+        let p = ok(
+            r#"{"cluster":"arn:aws:ecs:eu-west-1:111111111111:cluster/prod","service":"web","artifact":"BuildOutput",
+            "fileName":"out/imageDetail.json","containerName":"app","wait":false,"timeoutMinutes":1440,"forceNewDeployment":true}"#,
+        );
+        assert_eq!(p.artifact.as_deref(), Some("BuildOutput"));
+        assert_eq!(p.file_name, "out/imageDetail.json");
+        assert_eq!(p.container_name.as_deref(), Some("app"));
+        assert!(!p.wait && p.force_new_deployment);
+        assert_eq!(p.timeout_minutes, 1440);
+    }
+
+    #[test]
+    fn rejections_name_the_key() {
+        let cases: &[(&str, &str)] = &[
+            ("", "UserParameters is missing"),
+            ("   ", "UserParameters is missing"),
+            ("prod/web", "not valid JSON"),
+            (r#"["prod","web"]"#, "must be a JSON object, not an array"),
+            (r#""prod""#, "not a string"),
+            (r#"{"service":"web"}"#, "\"cluster\" is required"),
+            (r#"{"cluster":"prod"}"#, "\"service\" is required"),
+            (r#"{"cluster":"","service":"web"}"#, "\"cluster\" must not be empty"),
+            (r#"{"cluster":" prod","service":"web"}"#, "\"cluster\" has whitespace"),
+            (r#"{"cluster":7,"service":"web"}"#, "\"cluster\" must be a string, not the number 7"),
+            (r#"{"cluster":null,"service":"web"}"#, "\"cluster\" must be a string, not null"),
+            (
+                r#"{"cluster":"p","service":"w","wait":"false"}"#,
+                "\"wait\" must be true or false, not the string \"false\"",
+            ),
+            (r#"{"cluster":"p","service":"w","forceNewDeployment":1}"#, "\"forceNewDeployment\" must be true or false"),
+            (r#"{"cluster":"p","service":"w","timeoutMinutes":0}"#, "from 1 to 1440 minutes, not 0"),
+            (r#"{"cluster":"p","service":"w","timeoutMinutes":1441}"#, "not 1441"),
+            (r#"{"cluster":"p","service":"w","timeoutMinutes":-5}"#, "must be a whole number"),
+            (r#"{"cluster":"p","service":"w","timeoutMinutes":2.5}"#, "must be a whole number"),
+            (r#"{"cluster":"p","service":"w","timeoutMinutes":"30"}"#, "not the string \"30\""),
+            (r#"{"cluster":"p","service":"w","fileName":"../x.json"}"#, "\"fileName\" must be a relative path"),
+            (r#"{"cluster":"p","service":"w","fileName":"/x.json"}"#, "must be a relative path"),
+            (r#"{"cluster":"p","service":"w","fileName":"imageDetail.json"}"#, "\"containerName\" is required"),
+            (
+                r#"{"cluster":"p","service":"w","containerName":"app"}"#,
+                "\"containerName\" is only used with an imageDetail.json",
+            ),
+            (r#"{"cluster":"p","service":"w","clustr":"x"}"#, "unknown key \"clustr\", did you mean \"cluster\"?"),
+            (r#"{"cluster":"p","service":"w","filename":"x"}"#, "did you mean \"fileName\"?"),
+            (r#"{"cluster":"p","service":"w","timeout":5}"#, "unknown key \"timeout\""),
+            (r#"{"cluster":"p","service":"w","ClusterName":"x"}"#, "built-in ECS action's name), use \"cluster\""),
+            (r#"{"cluster":"p","service":"w","DeploymentTimeout":5}"#, "use \"timeoutMinutes\""),
+            (
+                r#"{"cluster":"p","service":"w","zzzzzzzzzzz":1}"#,
+                "unknown key \"zzzzzzzzzzz\"; valid keys are: cluster, service",
+            ),
+        ];
+        for (raw, expected) in cases {
+            let message = err(raw);
+            assert!(message.contains(expected), "{raw}: {message:?} lacks {expected:?}");
+        }
+    }
+
+    #[test]
+    fn hostile_sizes_are_clipped() {
+        let key = "k".repeat(100_000);
+        let message = err(&format!(r#"{{"cluster":"p","service":"w","{key}":1}}"#));
+        assert!(message.len() < 400, "{}", message.len());
+        let long = "c".repeat(2000);
+        assert!(err(&format!(r#"{{"cluster":"{long}","service":"w"}}"#)).contains("2000 characters"));
+    }
+
+    #[test]
+    fn edit_distances() {
+        for (a, b, d) in
+            [("", "", 0), ("abc", "abc", 0), ("clustr", "cluster", 1), ("kitten", "sitting", 3), ("", "ab", 2)]
+        {
+            assert_eq!(edit_distance(a, b), d, "{a} {b}");
+        }
+    }
+}

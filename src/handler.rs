@@ -1,0 +1,123 @@
+//! One invocation: parse the job, deploy or follow, report exactly once, and answer Lambda.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use lambda_runtime::{Diagnostic, LambdaEvent};
+use serde_json::{Value, json};
+use tracing::{Instrument, error, info, info_span, warn};
+
+use crate::checkpoint::Checkpoint;
+use crate::clients::Clients;
+use crate::error::Error;
+use crate::event::{self, EventError, Job, params};
+use crate::report::{self, Delivery, Outcome};
+use crate::{deploy, follow};
+
+/// How many answered job ids a process remembers to ignore duplicate deliveries.
+const REMEMBERED_JOBS: usize = 512;
+/// Time kept back from the Lambda deadline to deliver the report.
+const MAX_REPORT_RESERVE: Duration = Duration::from_secs(5);
+
+/// The function: clients built once, and the jobs this process has answered.
+pub struct Handler {
+    clients: Clients,
+    answered: Mutex<VecDeque<String>>,
+}
+
+impl Handler {
+    pub fn new(clients: Clients) -> Self {
+        Self { clients, answered: Mutex::new(VecDeque::new()) }
+    }
+
+    /// Handles one Lambda invocation. Returns `Err` only when no job could be answered: the event is not a
+    /// job, or the report could not be delivered (so that Lambda's retry gets another chance).
+    pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
+        let deadline_ms = event.context.deadline;
+        let job = match event::parse(event.payload) {
+            Ok(job) => job,
+            Err(EventError::NotAJob(why)) => {
+                error!(problem = %why, "the event is not a CodePipeline job; there is no job to report to");
+                return Err(Diagnostic { error_type: "NotACodePipelineJob".into(), error_message: why });
+            }
+            Err(e @ EventError::Malformed { .. }) => {
+                let EventError::Malformed { job_id, .. } = &e else { unreachable!() };
+                let job_id = job_id.clone();
+                let span = info_span!("job", job_id = %job_id);
+                return self.answer(&job_id, Outcome::Failed(e.into())).instrument(span).await;
+            }
+        };
+        let span = info_span!("job", job_id = %job.id);
+        async {
+            if self.was_answered(&job.id) {
+                info!("this process already answered this job (duplicate delivery); nothing to do");
+                return Ok(json!({"jobId": job.id, "outcome": "duplicate"}));
+            }
+            info!(continuation = job.continuation_token.is_some(), "job received");
+            let checkpoint = Checkpoint::default();
+            let work = self.work(&job, &checkpoint);
+            let outcome = match budget(deadline_ms) {
+                Some(budget) => tokio::time::timeout(budget, work).await.unwrap_or_else(|_| {
+                    warn!("the Lambda deadline is near; reporting what is known");
+                    checkpoint.on_deadline()
+                }),
+                None => work.await,
+            };
+            self.answer(&job.id, outcome).await
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn work(&self, job: &Job, checkpoint: &Checkpoint) -> Outcome {
+        let result = match &job.continuation_token {
+            Some(token) => follow::run(&self.clients, token, checkpoint).await,
+            None => match params::parse(job.user_parameters.as_deref()) {
+                Ok(params) => deploy::run(&self.clients, job, &params, checkpoint).await,
+                Err(e) => Err(Error::from(e)),
+            },
+        };
+        result.unwrap_or_else(Outcome::Failed)
+    }
+
+    /// Reports the outcome; remembers the job once CodePipeline has (or already had) an answer.
+    async fn answer(&self, job_id: &str, outcome: Outcome) -> Result<Value, Diagnostic> {
+        if let Outcome::Failed(e) = &outcome {
+            warn!(failure_type = ?e.kind(), message = %e.message(), "the job failed");
+        }
+        match report::send(&self.clients.pipeline, job_id, &outcome).await {
+            Ok(delivery) => {
+                self.remember(job_id);
+                let outcome = if delivery == Delivery::Delivered { outcome.label() } else { "not reported" };
+                Ok(json!({"jobId": job_id, "outcome": outcome}))
+            }
+            Err(e) => {
+                error!(error = %e.message(), "could not report the result to CodePipeline; failing the invocation so that Lambda retries");
+                Err(Diagnostic { error_type: "ReportNotDelivered".into(), error_message: e.message() })
+            }
+        }
+    }
+
+    fn was_answered(&self, job_id: &str) -> bool {
+        self.answered.lock().unwrap_or_else(|e| e.into_inner()).iter().any(|id| id == job_id)
+    }
+
+    fn remember(&self, job_id: &str) {
+        let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+        if answered.len() == REMEMBERED_JOBS {
+            answered.pop_front();
+        }
+        answered.push_back(job_id.to_owned());
+    }
+}
+
+/// Time for the work before the report must go out, from the invocation's deadline (ms since the epoch).
+fn budget(deadline_ms: u64) -> Option<Duration> {
+    if deadline_ms == 0 {
+        return None;
+    }
+    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    Some(remaining.saturating_sub(MAX_REPORT_RESERVE.min(remaining / 3)))
+}

@@ -1,0 +1,33 @@
+//! A CodePipeline "Invoke" action that deploys a build's images to an Amazon ECS service.
+//!
+//! Where things live:
+//! - [`event`]: the `CodePipeline.job` event and its `UserParameters` (parsing and validation only)
+//! - [`artifact`]: reading the image file out of the artifact zip with ranged S3 reads
+//! - [`images`]: parsing `imagedefinitions.json` / `imageDetail.json`
+//! - [`taskdef`]: the new task definition revision (pure)
+//! - [`deploy`]: the first invocation's steps (read → describe → register → update)
+//! - [`follow`]: a continuation invocation's look at the rollout
+//! - [`rollout`]: judging a deployment and explaining a failed one (pure)
+//! - [`token`]: the continuation token
+//! - [`report`]: PutJobSuccessResult / PutJobFailureResult
+//! - [`error`]: one error type and its CodePipeline failure type
+//! - [`handler`]: one invocation, end to end; [`checkpoint`]: answering before the Lambda deadline
+//! - [`clients`], [`logging`]: process set-up
+
+pub mod artifact;
+pub mod checkpoint;
+pub mod clients;
+pub mod deploy;
+pub mod error;
+pub mod event;
+pub mod follow;
+pub mod handler;
+pub mod images;
+pub mod logging;
+pub mod report;
+pub mod rollout;
+pub mod taskdef;
+pub mod token;
+
+pub use clients::Clients;
+pub use handler::Handler;

@@ -1,0 +1,458 @@
+//! Test support: a fake AWS world served through `aws-smithy-mocks` rules on real SDK clients, so that our
+//! request building is exercised and what we sent can be asserted.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_codepipeline::operation::put_job_failure_result::{PutJobFailureResultInput, PutJobFailureResultOutput};
+use aws_sdk_codepipeline::operation::put_job_success_result::{PutJobSuccessResultInput, PutJobSuccessResultOutput};
+use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
+use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
+use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
+use aws_sdk_ecs::operation::register_task_definition::{RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput};
+use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
+use aws_sdk_ecs::types::{
+    ContainerDefinition, Deployment, DeploymentRolloutState, Service, ServiceEvent, Tag, Task, TaskDefinition,
+    TaskDefinitionStatus,
+};
+use aws_sdk_s3::operation::get_object::GetObjectOutput;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::http::{
+    HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
+};
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::orchestrator::HttpRequest;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::body::SdkBody;
+use aws_smithy_types::config_bag::ConfigBag;
+use ecs_deployer::{Clients, Handler};
+use lambda_runtime::{Context, LambdaEvent};
+use serde_json::Value;
+
+pub const JOB_ID: &str = "0b6a3e52-5f43-4d7e-9d64-1c2f3a4b5c6d";
+pub const ARTIFACT_KEY_ID: &str = "AKIAIOSFODNN7EXAMPLE";
+pub const SECRET: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+pub const SESSION_TOKEN: &str = "FAKE-SESSION-TOKEN-for-local-examples-only";
+pub const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:cluster/demo";
+pub const SERVICE_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service/demo/web";
+pub const TD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:7";
+pub const NEW_TD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:8";
+pub const OLD_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:1111111";
+pub const NEW_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222222";
+pub const OLD_DEPLOYMENT: &str = "ecs-svc/1000000000000000001";
+pub const NEW_DEPLOYMENT: &str = "ecs-svc/2000000000000000002";
+
+/// A sample event from `events/`.
+pub fn sample_event(name: &str) -> Value {
+    let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
+    serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("sample event JSON")
+}
+
+/// `events/deploy.json` with other UserParameters.
+pub fn deploy_event(user_parameters: &str) -> Value {
+    let mut event = sample_event("deploy.json");
+    event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] =
+        user_parameters.into();
+    event
+}
+
+/// `events/continuation.json` carrying `token`, with job id `job_id`.
+pub fn continuation_event(job_id: &str, token: &str) -> Value {
+    let mut event = sample_event("continuation.json");
+    event["CodePipeline.job"]["id"] = job_id.into();
+    event["CodePipeline.job"]["data"]["continuationToken"] = token.into();
+    event
+}
+
+pub fn invocation(payload: Value) -> LambdaEvent<Value> {
+    LambdaEvent::new(payload, Context::default())
+}
+
+/// A zip of `(name, content, deflate?)` entries, written by the `zip` crate (an independent writer).
+pub fn zip_of(entries: &[(&str, &[u8], bool)]) -> Vec<u8> {
+    let mut writer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    for (name, content, deflate) in entries {
+        let method = if *deflate { zip::CompressionMethod::Deflated } else { zip::CompressionMethod::Stored };
+        let options = zip::write::SimpleFileOptions::default().compression_method(method);
+        writer.start_file(*name, options).unwrap();
+        writer.write_all(content).unwrap();
+    }
+    writer.finish().unwrap().into_inner()
+}
+
+pub fn image_definitions(entries: &[(&str, &str)]) -> Vec<u8> {
+    let list: Vec<Value> = entries.iter().map(|(n, i)| serde_json::json!({"name": n, "imageUri": i})).collect();
+    serde_json::to_vec(&list).unwrap()
+}
+
+/// The artifact most tests deploy: `imagedefinitions.json` naming `web` with the new image.
+pub fn standard_archive() -> Vec<u8> {
+    zip_of(&[
+        ("README.md", b"# app\n", true),
+        ("imagedefinitions.json", &image_definitions(&[("web", NEW_IMAGE)]), true),
+    ])
+}
+
+pub fn task_definition(containers: &[(&str, &str)]) -> TaskDefinition {
+    TaskDefinition::builder()
+        .task_definition_arn(TD_ARN)
+        .family("web")
+        .revision(7)
+        .status(TaskDefinitionStatus::Active)
+        .set_container_definitions(Some(
+            containers
+                .iter()
+                .map(|(n, i)| ContainerDefinition::builder().name(*n).image(*i).essential(true).build())
+                .collect(),
+        ))
+        .build()
+}
+
+pub fn deployment(
+    id: &str,
+    status: &str,
+    td: &str,
+    state: DeploymentRolloutState,
+    running: i32,
+    desired: i32,
+) -> Deployment {
+    Deployment::builder()
+        .id(id)
+        .status(status)
+        .task_definition(td)
+        .rollout_state(state)
+        .running_count(running)
+        .desired_count(desired)
+        .build()
+}
+
+pub fn service(td: &str, deployments: Vec<Deployment>) -> Service {
+    Service::builder()
+        .service_name("web")
+        .service_arn(SERVICE_ARN)
+        .cluster_arn(CLUSTER_ARN)
+        .status("ACTIVE")
+        .task_definition(td)
+        .desired_count(2)
+        .running_count(2)
+        .set_deployments(Some(deployments))
+        .build()
+}
+
+pub fn steady_service() -> Service {
+    service(TD_ARN, vec![deployment(OLD_DEPLOYMENT, "PRIMARY", TD_ARN, DeploymentRolloutState::Completed, 2, 2)])
+}
+
+/// Everything the function sent, by operation.
+#[derive(Default, Clone)]
+pub struct Sent {
+    pub registered: Arc<Mutex<Vec<RegisterTaskDefinitionInput>>>,
+    pub updated: Arc<Mutex<Vec<UpdateServiceInput>>>,
+    pub successes: Arc<Mutex<Vec<PutJobSuccessResultInput>>>,
+    pub failures: Arc<Mutex<Vec<PutJobFailureResultInput>>>,
+    pub s3_ranges: Arc<Mutex<Vec<String>>>,
+    /// The access key id that signed each S3 request, and each ECS request.
+    pub s3_signers: Signers,
+    pub ecs_signers: Signers,
+}
+
+impl Sent {
+    pub fn registered(&self) -> Vec<RegisterTaskDefinitionInput> {
+        self.registered.lock().unwrap().clone()
+    }
+    pub fn updated(&self) -> Vec<UpdateServiceInput> {
+        self.updated.lock().unwrap().clone()
+    }
+    pub fn successes(&self) -> Vec<PutJobSuccessResultInput> {
+        self.successes.lock().unwrap().clone()
+    }
+    pub fn failures(&self) -> Vec<PutJobFailureResultInput> {
+        self.failures.lock().unwrap().clone()
+    }
+    pub fn reports(&self) -> usize {
+        self.successes.lock().unwrap().len() + self.failures.lock().unwrap().len()
+    }
+    /// The one failure report: its type and message.
+    pub fn only_failure(&self) -> (String, String) {
+        let failures = self.failures();
+        assert_eq!((failures.len(), self.successes().len()), (1, 0), "expected exactly one failure report");
+        let details = failures[0].failure_details().unwrap();
+        (details.r#type().as_str().to_owned(), details.message().to_owned())
+    }
+    pub fn only_success(&self) -> PutJobSuccessResultInput {
+        let successes = self.successes();
+        assert_eq!((successes.len(), self.failures().len()), (1, 0), "expected exactly one success report");
+        successes[0].clone()
+    }
+}
+
+/// Records which access key id signed each request (from the SigV4 Authorization header).
+#[derive(Debug, Default, Clone)]
+pub struct Signers(pub Arc<Mutex<Vec<String>>>);
+
+impl Signers {
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for Signers {
+    fn name(&self) -> &'static str {
+        "Signers"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let auth = context.request().headers().get("authorization").unwrap_or("unsigned");
+        let key = auth.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or("unsigned");
+        self.0.lock().unwrap().push(key.to_owned());
+        Ok(())
+    }
+}
+
+/// The state the fake AWS serves.
+#[derive(Clone)]
+pub struct World {
+    pub archive: Vec<u8>,
+    pub service: Service,
+    pub task_definition: TaskDefinition,
+    pub tags: Vec<Tag>,
+    /// Answers to DescribeServices on continuation invocations (the last repeats).
+    pub rollout: Vec<Service>,
+    pub stopped_tasks: Vec<Task>,
+    /// Rules tried before the standard ones (faults, odd answers).
+    pub overrides: Vec<Op>,
+    /// Delay every ECS answer by this much (tokio time).
+    pub ecs_delay: Option<Duration>,
+}
+
+/// A rule for one of the three services.
+#[derive(Clone)]
+pub enum Op {
+    S3(Rule),
+    Ecs(Rule),
+    Pipeline(Rule),
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self {
+            archive: standard_archive(),
+            service: steady_service(),
+            task_definition: task_definition(&[
+                ("web", OLD_IMAGE),
+                ("log-router", "public.ecr.aws/aws-observability/aws-for-fluent-bit:stable"),
+            ]),
+            tags: vec![Tag::builder().key("team").value("payments").build()],
+            rollout: Vec::new(),
+            stopped_tasks: Vec::new(),
+            overrides: Vec::new(),
+            ecs_delay: None,
+        }
+    }
+}
+
+impl World {
+    /// The handler wired to mocked clients, and the record of what it sends.
+    pub fn handler(&self) -> (Handler, Sent) {
+        let sent = Sent::default();
+        let mut s3_rules = Vec::new();
+        let mut ecs_rules = Vec::new();
+        let mut pipeline_rules = Vec::new();
+        for op in &self.overrides {
+            match op {
+                Op::S3(r) => s3_rules.push(r.clone()),
+                Op::Ecs(r) => ecs_rules.push(r.clone()),
+                Op::Pipeline(r) => pipeline_rules.push(r.clone()),
+            }
+        }
+
+        let archive = Arc::new(self.archive.clone());
+        let ranges = sent.s3_ranges.clone();
+        s3_rules.push(mock!(aws_sdk_s3::Client::get_object).then_compute_output(move |req| {
+            let range = req.range().unwrap_or("").to_owned();
+            ranges.lock().unwrap().push(range.clone());
+            serve_range(&archive, &range)
+        }));
+
+        let service = self.service.clone();
+        ecs_rules.push(
+            mock!(aws_sdk_ecs::Client::describe_services)
+                .match_requests(|r| r.services().len() == 1)
+                .sequence()
+                .output(move || DescribeServicesOutput::builder().services(service.clone()).build())
+                .times(1)
+                .build(),
+        );
+        for (i, answer) in self.rollout.iter().enumerate() {
+            let answer = answer.clone();
+            let rule = mock!(aws_sdk_ecs::Client::describe_services)
+                .sequence()
+                .output(move || DescribeServicesOutput::builder().services(answer.clone()).build());
+            ecs_rules.push(if i + 1 == self.rollout.len() { rule.repeatedly().build() } else { rule.build() });
+        }
+        let (td, tags) = (self.task_definition.clone(), self.tags.clone());
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::describe_task_definition).then_output(move || {
+            DescribeTaskDefinitionOutput::builder().task_definition(td.clone()).set_tags(Some(tags.clone())).build()
+        }));
+        let registered = sent.registered.clone();
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::register_task_definition).then_compute_output(move |req| {
+            registered.lock().unwrap().push(req.clone());
+            let arn = format!("arn:aws:ecs:us-east-1:123456789012:task-definition/{}:8", req.family().unwrap_or("?"));
+            RegisterTaskDefinitionOutput::builder()
+                .task_definition(TaskDefinition::builder().task_definition_arn(arn).revision(8).build())
+                .build()
+        }));
+        let (updated, base) = (sent.updated.clone(), self.service.clone());
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::update_service).then_compute_output(move |req| {
+            updated.lock().unwrap().push(req.clone());
+            let td = req.task_definition().unwrap_or_default().to_owned();
+            let primary = deployment(NEW_DEPLOYMENT, "PRIMARY", &td, DeploymentRolloutState::InProgress, 0, 2);
+            let mut deployments = vec![primary];
+            deployments.extend(base.deployments().iter().cloned().map(|mut d| {
+                d.status = Some("ACTIVE".into());
+                d
+            }));
+            UpdateServiceOutput::builder().service(service_with(&base, &td, deployments)).build()
+        }));
+        let stopped = self.stopped_tasks.clone();
+        let arns: Vec<String> = stopped.iter().filter_map(|t| t.task_arn().map(str::to_owned)).collect();
+        ecs_rules.push(
+            mock!(aws_sdk_ecs::Client::list_tasks)
+                .then_output(move || ListTasksOutput::builder().set_task_arns(Some(arns.clone())).build()),
+        );
+        ecs_rules.push(
+            mock!(aws_sdk_ecs::Client::describe_tasks)
+                .then_output(move || DescribeTasksOutput::builder().set_tasks(Some(stopped.clone())).build()),
+        );
+
+        let successes = sent.successes.clone();
+        pipeline_rules.push(mock!(aws_sdk_codepipeline::Client::put_job_success_result).then_compute_output(
+            move |req| {
+                successes.lock().unwrap().push(req.clone());
+                PutJobSuccessResultOutput::builder().build()
+            },
+        ));
+        let failures = sent.failures.clone();
+        pipeline_rules.push(mock!(aws_sdk_codepipeline::Client::put_job_failure_result).then_compute_output(
+            move |req| {
+                failures.lock().unwrap().push(req.clone());
+                PutJobFailureResultOutput::builder().build()
+            },
+        ));
+
+        let s3_signers = sent.s3_signers.clone();
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &s3_rules, |c| c.interceptor(s3_signers.clone()));
+        let (ecs_signers, delay) = (sent.ecs_signers.clone(), self.ecs_delay);
+        let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs_rules, |c| {
+            let c = c.interceptor(ecs_signers.clone());
+            match delay {
+                Some(d) => c.http_client(slow_http_client(d)),
+                None => c,
+            }
+        });
+        let pipeline = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, &pipeline_rules);
+        (Handler::new(Clients::from_parts(ecs, pipeline, s3.config().clone())), sent)
+    }
+}
+
+/// `value` changed by `change` (SDK types are non-exhaustive: no struct update syntax).
+pub fn with<T>(mut value: T, change: impl FnOnce(&mut T)) -> T {
+    change(&mut value);
+    value
+}
+
+pub fn service_with(base: &Service, td: &str, deployments: Vec<Deployment>) -> Service {
+    let mut s = base.clone();
+    s.task_definition = Some(td.to_owned());
+    s.deployments = Some(deployments);
+    s
+}
+
+/// A GetObject answer for a `Range` header, as S3 gives it (206 with Content-Range).
+fn serve_range(archive: &[u8], range: &str) -> GetObjectOutput {
+    let size = archive.len() as u64;
+    let spec = range.strip_prefix("bytes=").expect("ranged GETs only");
+    let (start, end) = match spec.split_once('-').unwrap() {
+        ("", suffix) => (size.saturating_sub(suffix.parse().unwrap()), size - 1),
+        (first, "") => (first.parse().unwrap(), size - 1),
+        (first, last) => (first.parse().unwrap(), last.parse::<u64>().unwrap().min(size - 1)),
+    };
+    let body = archive[start as usize..=end as usize].to_vec();
+    GetObjectOutput::builder()
+        .content_range(format!("bytes {start}-{end}/{size}"))
+        .content_length(body.len() as i64)
+        .body(ByteStream::from(body))
+        .build()
+}
+
+/// An HTTP client that answers after `delay` (tokio time); the mock rules then supply the modeled answer.
+fn slow_http_client(delay: Duration) -> SharedHttpClient {
+    #[derive(Debug)]
+    struct Slow(Duration);
+    impl HttpConnector for Slow {
+        fn call(&self, _: HttpRequest) -> HttpConnectorFuture {
+            let delay = self.0;
+            HttpConnectorFuture::new(async move {
+                tokio::time::sleep(delay).await;
+                Ok(aws_smithy_runtime_api::http::Response::new(200.try_into().unwrap(), SdkBody::from("{}")))
+            })
+        }
+    }
+    http_client_fn(move |_, _| SharedHttpConnector::new(Slow(delay)))
+}
+
+pub fn service_event(secs: i64, message: &str) -> ServiceEvent {
+    ServiceEvent::builder().created_at(aws_smithy_types::DateTime::from_secs(secs)).message(message).build()
+}
+
+/// A log writer for tests that keeps everything written.
+#[derive(Clone, Default)]
+pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
+    type Writer = Captured;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
+}
+
+/// Captures this thread's logs at TRACE (JSON when `json`) until the guard drops.
+pub fn capture_logs(json: bool) -> (Captured, tracing::subscriber::DefaultGuard) {
+    let captured = Captured::default();
+    let subscriber =
+        ecs_deployer::logging::subscriber(json, tracing_subscriber::EnvFilter::new("trace"), captured.clone());
+    (captured.clone(), tracing::subscriber::set_default(subscriber))
+}
+
+/// Asserts no artifact secret appears in `text`.
+pub fn assert_no_secrets(text: &str) {
+    assert!(!text.contains(SECRET), "the secret access key was logged");
+    assert!(!text.contains(SESSION_TOKEN), "the session token was logged");
+}

@@ -1,0 +1,346 @@
+"""Starting the emulator, the Lambda Runtime API and the function binary, and playing CodePipeline.
+
+Everything listens on 127.0.0.1 and every process started here is stopped by ``Stack.close`` (also on
+failure, and at interpreter exit).
+"""
+
+import atexit
+import copy
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+import zipfile
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+
+from .runtime import RuntimeApi
+
+ROOT = Path(__file__).resolve().parents[2]
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+# The pipeline role's temporary credentials, handed to the function as the job's artifactCredentials: secrets.
+PIPELINE_KEY_ID = "AKIAPIPELINEROLE0001"
+PIPELINE_SECRET = "pipeline-SECRET-must-never-be-logged-7f3a9c2b"
+PIPELINE_TOKEN = "pipeline-SESSION-TOKEN-must-never-be-logged-19b2e8d4"
+# The function's own role.
+FUNCTION_KEY_ID = "AKIAFUNCTIONROLE0001"
+FUNCTION_SECRET = "function-secret-key"
+ARTIFACT_BUCKET = "codepipeline-artifacts-demo"
+
+_live = []
+
+
+def _stop_all():
+    for proc in list(_live):
+        _terminate(proc)
+
+
+atexit.register(_stop_all)
+
+
+def _terminate(proc):
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    if proc in _live:
+        _live.remove(proc)
+
+
+def binary():
+    return Path(os.environ.get("DEPLOYER_BIN", ROOT / "target" / "release" / "ecs-deployer"))
+
+
+class EmulatorProcess:
+    def __init__(self, log_dir):
+        port_file = Path(log_dir) / "emulator.port"
+        self.log = open(Path(log_dir) / "emulator.log", "w")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "emulator.server", "--port-file", str(port_file)],
+            cwd=ROOT / "tests", stdout=self.log, stderr=subprocess.STDOUT,
+        )
+        _live.append(self.proc)
+        for _ in range(300):
+            if port_file.exists():
+                break
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the emulator exited: see {self.log.name}")
+            time.sleep(0.05)
+        else:
+            raise RuntimeError("the emulator did not start within 15 s")
+        self.url = f"http://127.0.0.1:{port_file.read_text()}"
+
+    def admin(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        request = urllib.request.Request(f"{self.url}/_emulator/{path}", data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            if e.code == 404:
+                return None
+            raise
+
+    def client(self, service, key_id=FUNCTION_KEY_ID, secret=FUNCTION_SECRET):
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=key_id, aws_secret_access_key=secret,
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        )
+
+    def stats(self):
+        return self.admin("GET", "stats")
+
+    def fault(self, op, kind, times=1, seconds=0.0):
+        self.admin("POST", "faults", {"op": op, "kind": kind, "times": times, "seconds": seconds})
+
+    def scenario(self, service, kind="complete", polls=1, **extra):
+        self.admin("POST", "scenario", {"service": service, "kind": kind, "polls": polls, **extra})
+
+    def stop(self):
+        _terminate(self.proc)
+        self.log.close()
+
+
+class FunctionProcess:
+    """The release binary under the Runtime API, configured as Lambda would configure it."""
+
+    def __init__(self, runtime, endpoint, log_path, extra_env=None, bin_path=None):
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "AWS_LAMBDA_RUNTIME_API": runtime.address,
+            "AWS_LAMBDA_FUNCTION_NAME": "ecs-deployer",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ecs-deployer",
+            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": FUNCTION_KEY_ID,
+            "AWS_SECRET_ACCESS_KEY": FUNCTION_SECRET,
+            "AWS_SESSION_TOKEN": "function-session-token",
+            "AWS_ENDPOINT_URL": endpoint,
+            "AWS_LAMBDA_LOG_FORMAT": "JSON",
+            "RUST_LOG": "trace",
+            "AWS_CONFIG_FILE": "/nonexistent",
+            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+        }
+        env.update(extra_env or {})
+        self.log_path = Path(log_path)
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([str(bin_path or binary())], env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        _live.append(self.proc)
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def logs(self):
+        self.log.flush()
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self):
+        _terminate(self.proc)
+        self.log.close()
+
+
+class Stack:
+    """Emulator + Runtime API + one or more function processes."""
+
+    def __init__(self, log_dir=None, processes=1, extra_env=None):
+        self.log_dir = Path(log_dir or tempfile.mkdtemp(prefix="ecs-deployer-"))
+        self.emulator = EmulatorProcess(self.log_dir)
+        self.runtime = RuntimeApi()
+        self.functions = []
+        try:
+            for i in range(processes):
+                self.start_function(extra_env, name=f"function-{i}.log")
+            s3 = self.emulator.client("s3")
+            s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+        except Exception:
+            self.close()
+            raise
+
+    def start_function(self, extra_env=None, name=None):
+        name = name or f"function-{len(self.functions)}.log"
+        function = FunctionProcess(self.runtime, self.emulator.url, self.log_dir / name, extra_env)
+        self.functions.append(function)
+        return function
+
+    def logs(self):
+        return "".join(f.logs() for f in self.functions)
+
+    def close(self):
+        for f in self.functions:
+            f.stop()
+        self.runtime.close()
+        self.emulator.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def zip_bytes(files, compression=zipfile.ZIP_DEFLATED, comment=b""):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression) as z:
+        for name, content in files.items():
+            z.writestr(name, content)
+        z.comment = comment
+    return buffer.getvalue()
+
+
+def image_definitions(pairs):
+    return json.dumps([{"name": n, "imageUri": u} for n, u in pairs])
+
+
+class Ecs:
+    """Seeding the emulator's ECS: a cluster, a Fargate service and its task definition."""
+
+    def __init__(self, emulator):
+        self.emulator = emulator
+        self.ecs = emulator.client("ecs")
+
+    def seed(self, cluster, service, containers, scenario="complete", polls=1, desired=2, controller=None, **scenario_extra):
+        self.ecs.create_cluster(clusterName=cluster)
+        td = self.ecs.register_task_definition(
+            family=service,
+            networkMode="awsvpc",
+            requiresCompatibilities=["FARGATE"],
+            cpu="256",
+            memory="512",
+            executionRoleArn=f"arn:aws:iam::{ACCOUNT}:role/{service}-execution",
+            containerDefinitions=[{"name": n, "image": image, "essential": True, "portMappings": [{"containerPort": 8080}]} for n, image in containers],
+            runtimePlatform={"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
+            ephemeralStorage={"sizeInGiB": 30},
+            tags=[{"key": "team", "value": "payments"}],
+        )["taskDefinition"]
+        self.emulator.scenario(service, scenario, polls, **scenario_extra)
+        kwargs = {"deploymentController": {"type": controller}} if controller else {}
+        ec2 = self.emulator.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+        group = ec2.create_security_group(GroupName=f"{service}-tasks", Description="tasks", VpcId=vpc)["GroupId"]
+        self.ecs.create_service(
+            cluster=cluster, serviceName=service, taskDefinition=td["taskDefinitionArn"], desiredCount=desired, launchType="FARGATE",
+            networkConfiguration={"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group], "assignPublicIp": "DISABLED"}},
+            **kwargs,
+        )
+        return td
+
+    def service(self, cluster, service):
+        return self.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+
+    def revisions(self, family):
+        return self.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+
+    def task_definition(self, arn):
+        return self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
+
+
+class Pipeline:
+    """Plays CodePipeline: files a job, invokes the function (retrying errors as Lambda does for async
+    invocations), and follows continuation tokens with new jobs until a final result."""
+
+    def __init__(self, stack, lambda_timeout=30.0):
+        self.stack = stack
+        self.emulator = stack.emulator
+        self.s3 = stack.emulator.client("s3")
+        self.lambda_timeout = lambda_timeout
+
+    def upload(self, key, archive):
+        self.s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=archive)
+        return key
+
+    def job_data(self, user_parameters, artifacts, token=None):
+        data = {
+            "actionConfiguration": {"configuration": {"FunctionName": "ecs-deployer", "UserParameters": user_parameters}},
+            "inputArtifacts": [
+                {"name": name, "revision": None, "location": {"type": "S3", "s3Location": {"bucketName": ARTIFACT_BUCKET, "objectKey": key}}}
+                for name, key in artifacts
+            ],
+            "outputArtifacts": [],
+            "artifactCredentials": {"accessKeyId": PIPELINE_KEY_ID, "secretAccessKey": PIPELINE_SECRET, "sessionToken": PIPELINE_TOKEN},
+        }
+        if token is not None:
+            data["continuationToken"] = token
+        return data
+
+    def file_job(self, data, job_id=None):
+        job_id = job_id or str(uuid.uuid4())
+        self.emulator.admin("POST", "jobs", {"id": job_id, "data": data})
+        return job_id, {"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": copy.deepcopy(data)}}
+
+    def invoke(self, event, retries=2, timeout=None):
+        """One asynchronous invocation: Lambda retries a function error up to twice."""
+        answers = []
+        for _ in range(1 + retries):
+            kind, body = self.stack.runtime.invoke(event, timeout=timeout or self.lambda_timeout)
+            answers.append((kind, body))
+            if kind == "response":
+                break
+        return answers
+
+    def run(self, user_parameters, artifacts=(("BuildOutput", None),), max_jobs=30, token_hook=None):
+        """Runs the action to its end. Returns the jobs, each with its id, reports and invocation answers."""
+        if isinstance(user_parameters, dict):
+            user_parameters = json.dumps(user_parameters)
+        artifacts = [(name, key) for name, key in artifacts]
+        token, jobs = None, []
+        for _ in range(max_jobs):
+            job_id, event = self.file_job(self.job_data(user_parameters, artifacts, token))
+            answers = self.invoke(event)
+            job = self.emulator.admin("GET", f"jobs/{job_id}")
+            job["answers"] = answers
+            jobs.append(job)
+            if job["status"] != "Succeeded":
+                break
+            token = job["reports"][0]["request"].get("continuationToken")
+            if token is None:
+                break
+            if token_hook:
+                token = token_hook(token)
+        return Run(jobs)
+
+
+class Run:
+    def __init__(self, jobs):
+        self.jobs = jobs
+
+    @property
+    def final(self):
+        return self.jobs[-1]
+
+    @property
+    def status(self):
+        return self.final["status"]
+
+    @property
+    def report(self):
+        reports = self.final["reports"]
+        return reports[0]["request"] if reports else None
+
+    @property
+    def failure(self):
+        details = (self.report or {}).get("failureDetails") or {}
+        return details.get("type"), details.get("message", "")
+
+    @property
+    def variables(self):
+        return (self.report or {}).get("outputVariables", {})
+
+    def reports_per_job(self):
+        return [len(j["reports"]) for j in self.jobs]

@@ -1,0 +1,289 @@
+"""The emulator's HTTP front: one endpoint on 127.0.0.1 for S3, ECS and CodePipeline.
+
+Every request is counted (per operation, with the access key that signed it), may meet an injected fault
+or the access policy, and then goes to the job API, the rollout model, or moto.
+
+Admin API (unsigned, under /_emulator/): see ``Emulator.admin``.
+"""
+
+import argparse
+import io
+import json
+import os
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import defaultdict
+from urllib.parse import parse_qs
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from werkzeug.serving import make_server
+
+from .jobs import JOB_OPERATIONS, ApiError, Jobs
+from .rollout import Rollouts
+
+TARGETS = {"AmazonEC2ContainerServiceV20141113": "ecs", "CodePipeline_20150709": "codepipeline"}
+CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
+
+
+class Faults:
+    """Per operation, a queue of faults: {"kind": 5xx|throttle|denied|delay|reset, "times": n (-1: always)}."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.rules = defaultdict(list)
+
+    def add(self, op, kind, times=1, seconds=0.0):
+        with self.lock:
+            self.rules[op].append({"kind": kind, "times": times, "seconds": seconds})
+
+    def take(self, op):
+        with self.lock:
+            rules = self.rules.get(op) or self.rules.get(op.split(":")[0] + ":*")
+            if not rules:
+                return None
+            rule = rules[0]
+            if rule["times"] > 0:
+                rule["times"] -= 1
+                if rule["times"] == 0:
+                    rules.pop(0)
+            return dict(rule)
+
+    def clear(self):
+        with self.lock:
+            self.rules.clear()
+
+
+class Emulator:
+    def __init__(self):
+        self.moto = DomainDispatcherApplication(create_backend_app)
+        self.jobs = Jobs()
+        self.rollouts = Rollouts()
+        self.faults = Faults()
+        self.lock = threading.Lock()
+        self.policy = {}  # access key → services it may call; empty: anyone may call anything
+        self.task_definitions = {}  # ARN → the RegisterTaskDefinition request, for fields moto drops
+        self.reset_stats()
+
+    def reset_stats(self):
+        with self.lock:
+            self.calls = defaultdict(int)
+            self.signers = defaultdict(list)
+            self.s3_bytes = 0
+            self.log = []
+
+    # ---- WSGI ----------------------------------------------------------------------------------------
+
+    def __call__(self, environ, start_response):
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        body = environ["wsgi.input"].read(length) if length else b""
+        if environ.get("PATH_INFO", "").startswith("/_emulator/"):
+            return self.admin(environ, body, start_response)
+        service, op = self.operation(environ, body)
+        key = access_key(environ)
+        with self.lock:
+            self.calls[op] += 1
+            self.signers[op].append(key)
+            self.log.append({"op": op, "key": key, "at": time.time()})
+        allowed = self.policy.get(key)
+        if self.policy and (allowed is None or service not in allowed):
+            return self.error(start_response, service, "denied", f"{key} is not authorized to perform: {op}")
+        fault = self.faults.take(op)
+        if fault:
+            if fault["kind"] == "delay":
+                time.sleep(fault["seconds"])
+            elif fault["kind"] == "reset":
+                return reset(environ, start_response)
+            else:
+                return self.error(start_response, service, fault["kind"], f"injected {fault['kind']} on {op}")
+        action = op.split(":", 1)[1]
+        try:
+            if service == "codepipeline" and action in JOB_OPERATIONS:
+                return json_response(start_response, 200, self.jobs.handle(action, body))
+            if service == "ecs":
+                answer = self.ecs_before(action, body)
+                if answer is not None:
+                    return json_response(start_response, 200, answer)
+        except ApiError as e:
+            return json_response(start_response, e.status, {"__type": e.code, "message": e.message})
+        status, headers, payload = self.forward(environ, body)
+        if service == "ecs" and status.startswith("200"):
+            payload = self.ecs_after(action, body, payload)
+            headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(payload)))]
+        if op == "s3:GetObject":
+            with self.lock:
+                self.s3_bytes += len(payload)
+        start_response(status, headers)
+        return [payload]
+
+    def operation(self, environ, body):
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if "." in target:
+            prefix, action = target.split(".", 1)
+            service = TARGETS.get(prefix, prefix)
+            return service, f"{service}:{action}"
+        match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+        service = match.group(2) if match else "s3"
+        if service == "s3":
+            path = environ.get("PATH_INFO", "/").strip("/")
+            method = environ["REQUEST_METHOD"]
+            has_key = "/" in path
+            names = {("GET", True): "GetObject", ("HEAD", True): "HeadObject", ("PUT", True): "PutObject",
+                     ("PUT", False): "CreateBucket", ("GET", False): "ListObjects", ("DELETE", True): "DeleteObject"}
+            return "s3", "s3:" + names.get((method, has_key), f"{method}")
+        return service, f"{service}:{environ['REQUEST_METHOD']}"
+
+    def forward(self, environ, body):
+        environ = dict(environ)
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        captured = {}
+
+        def capture(status, headers, exc_info=None):
+            captured["status"], captured["headers"] = status, headers
+            return lambda data: None
+
+        chunks = self.moto(environ, capture)
+        try:
+            payload = b"".join(chunks)
+        finally:
+            if hasattr(chunks, "close"):
+                chunks.close()
+        return captured["status"], captured["headers"], payload
+
+    def error(self, start_response, service, kind, message):
+        if service == "s3":
+            code, status = {"5xx": ("InternalError", 500), "throttle": ("SlowDown", 503), "denied": ("AccessDenied", 403)}[kind]
+            xml = f"<?xml version=\"1.0\" encoding=\"UTF-8\"?><Error><Code>{code}</Code><Message>{message}</Message><RequestId>emulator</RequestId></Error>"
+            start_response(f"{status} Error", [("Content-Type", "application/xml"), ("Content-Length", str(len(xml)))])
+            return [xml.encode()]
+        code, status = {"5xx": ("ServerException", 500), "throttle": ("ThrottlingException", 400), "denied": ("AccessDeniedException", 400)}[kind]
+        if service == "codepipeline" and kind == "5xx":
+            code = "InternalFailure"
+        return json_response(start_response, status, {"__type": code, "message": message})
+
+    # ---- ECS overlay ---------------------------------------------------------------------------------
+
+    def ecs_before(self, action, body):
+        request = json.loads(body or b"{}")
+        if action == "ListTasks" and request.get("startedBy") and self.rollouts.knows_deployment(request["startedBy"]):
+            return {"taskArns": [t["taskArn"] for t in self.rollouts.stopped_tasks(started_by=request["startedBy"])]}
+        if action == "DescribeTasks":
+            ours = self.rollouts.stopped_tasks(arns=request.get("tasks", []))
+            if ours:
+                return {"tasks": ours, "failures": []}
+        return None
+
+    def ecs_after(self, action, body, payload):
+        request = json.loads(body or b"{}")
+        answer = json.loads(payload or b"{}")
+        if action == "RegisterTaskDefinition":
+            arn = answer["taskDefinition"]["taskDefinitionArn"]
+            with self.lock:
+                self.task_definitions[arn] = request
+            answer["taskDefinition"] = self.full_task_definition(answer["taskDefinition"])
+        elif action == "DescribeTaskDefinition":
+            answer["taskDefinition"] = self.full_task_definition(answer["taskDefinition"])
+        elif action == "CreateService":
+            answer["service"] = self.rollouts.describe(answer["service"])
+        elif action == "UpdateService":
+            answer["service"] = self.rollouts.update_service(request, answer["service"])
+        elif action == "DescribeServices":
+            answer["services"] = [self.rollouts.describe(s) for s in answer.get("services", [])]
+        return json.dumps(answer, default=str).encode()
+
+    def full_task_definition(self, td):
+        """moto keeps only some fields of RegisterTaskDefinition; show every field that was registered."""
+        with self.lock:
+            registered = self.task_definitions.get(td.get("taskDefinitionArn"))
+        if registered:
+            td = dict(td)
+            for field, value in registered.items():
+                if field != "tags":
+                    td[field] = value
+        return td
+
+    # ---- admin ----------------------------------------------------------------------------------------
+
+    def admin(self, environ, body, start_response):
+        """GET stats | POST reset-stats | POST jobs {id, data} | GET jobs/<id> | POST faults {op, kind, times,
+        seconds} | DELETE faults | POST scenario {service, kind, polls, exit_code, reason, status} |
+        POST policy {keys: {key: [services]}} | GET service/<name> | GET health"""
+        path = environ["PATH_INFO"][len("/_emulator/"):]
+        method = environ["REQUEST_METHOD"]
+        request = json.loads(body or b"{}")
+        if path == "health":
+            return json_response(start_response, 200, {"ok": True})
+        if path == "stats":
+            with self.lock:
+                stats = {"calls": dict(self.calls), "signers": {k: list(v) for k, v in self.signers.items()}, "s3_bytes": self.s3_bytes, "log": list(self.log)}
+            return json_response(start_response, 200, stats)
+        if path == "reset-stats":
+            self.reset_stats()
+            return json_response(start_response, 200, {})
+        if path == "jobs" and method == "POST":
+            self.jobs.create(request["id"], request["data"], request.get("accountId", "123456789012"))
+            return json_response(start_response, 200, {})
+        if path.startswith("jobs/"):
+            job = self.jobs.get(path[len("jobs/"):])
+            return json_response(start_response, 200 if job else 404, job or {})
+        if path == "faults" and method == "DELETE":
+            self.faults.clear()
+            return json_response(start_response, 200, {})
+        if path == "faults":
+            self.faults.add(request["op"], request["kind"], request.get("times", 1), request.get("seconds", 0.0))
+            return json_response(start_response, 200, {})
+        if path == "scenario":
+            service = request.pop("service")
+            self.rollouts.set_scenario(service, **request)
+            return json_response(start_response, 200, {})
+        if path == "policy":
+            self.policy = request.get("keys", {})
+            return json_response(start_response, 200, {})
+        if path.startswith("service/"):
+            return json_response(start_response, 200, self.rollouts.service_state(path[len("service/"):]) or {})
+        return json_response(start_response, 404, {"message": f"no admin route {path}"})
+
+
+def access_key(environ):
+    match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else "unsigned"
+
+
+def json_response(start_response, status, value):
+    payload = json.dumps(value, default=str).encode()
+    reason = "OK" if status == 200 else "Error"
+    start_response(f"{status} {reason}", [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(payload))), ("x-amzn-RequestId", "emulator")])
+    return [payload]
+
+
+def reset(environ, start_response):
+    """Drops the connection with a TCP reset, answering nothing."""
+    sock = environ.get("werkzeug.socket")
+    if sock is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        sock.close()
+    start_response("500 Reset", [("Content-Length", "0")])
+    return [b""]
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    parser.add_argument("--port-file", help="write the chosen port here once listening")
+    args = parser.parse_args()
+    server = make_server("127.0.0.1", args.port, Emulator(), threaded=True)
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write(str(server.server_port))
+        os.replace(tmp, args.port_file)
+    print(f"emulator listening on 127.0.0.1:{server.server_port}", file=sys.stderr, flush=True)
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The real binary under a Lambda Runtime API, deploying through the emulator as CodePipeline drives it."""
+
+import json
+
+from emulator.harness import (
+    ARTIFACT_BUCKET, FUNCTION_KEY_ID, PIPELINE_KEY_ID, image_definitions, zip_bytes,
+)
+
+REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+OLD, NEW = f"{REPO}/web:1111111", f"{REPO}/web:2222222"
+
+
+def params(names, **extra):
+    return {"cluster": names["cluster"], "service": names["service"], **extra}
+
+
+def test_a_job_deploys_one_revision_and_follows_the_rollout(stack, emulator, pipeline, ecs, names):
+    base = ecs.seed(names["cluster"], names["service"], [("web", OLD), ("log-router", "fluent-bit:2.32.0")], polls=2)
+    pipeline.upload(names["key"], zip_bytes({"src/main.py": "print()\n" * 1000, "imagedefinitions.json": image_definitions([("web", NEW)])}))
+    emulator.admin("POST", "reset-stats")
+    # The artifact bucket only answers the pipeline's key; ECS and CodePipeline only the function's.
+    emulator.admin("POST", "policy", {"keys": {PIPELINE_KEY_ID: ["s3"], FUNCTION_KEY_ID: ["ecs", "codepipeline"]}})
+
+    run = pipeline.run(params(names), artifacts=[("BuildOutput", names["key"])])
+
+    assert run.status == "Succeeded", run.jobs
+    assert len(run.jobs) >= 2, "at least one continuation"
+    assert run.reports_per_job() == [1] * len(run.jobs)
+    for job in run.jobs[:-1]:
+        details = job["reports"][0]["request"]["executionDetails"]
+        assert "percentComplete" in details
+    assert all(answers[-1][0] == "response" and len(answers) == 1 for answers in (j["answers"] for j in run.jobs))
+
+    revisions = ecs.revisions(names["service"])
+    assert len(revisions) == 2, "exactly one new revision"
+    new = ecs.task_definition(revisions[-1])
+    old_td = dict(base)
+    new_td = new["taskDefinition"]
+    assert [c["image"] for c in new_td["containerDefinitions"]] == [NEW, "fluent-bit:2.32.0"]
+    for field in ("family", "networkMode", "requiresCompatibilities", "cpu", "memory", "executionRoleArn", "runtimePlatform", "ephemeralStorage"):
+        assert new_td.get(field) == old_td.get(field), field
+    tags = {t["key"]: t["value"] for t in new["tags"]}
+    assert tags["team"] == "payments" and tags["codepipeline-ecs-deployer:job-id"] == run.jobs[0]["id"]
+
+    service = ecs.service(names["cluster"], names["service"])
+    assert service["taskDefinition"] == revisions[-1]
+    variables = run.variables
+    assert variables["TaskDefinitionArn"] == revisions[-1]
+    assert variables["TaskDefinitionRevision"] == "2"
+    assert variables["DeploymentId"].startswith("ecs-svc/")
+
+    stats = emulator.stats()
+    assert set(stats["signers"]["s3:GetObject"]) == {PIPELINE_KEY_ID}
+    for op, keys in stats["signers"].items():
+        if not op.startswith("s3:"):
+            assert set(keys) == {FUNCTION_KEY_ID}, op
+    first = run.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
+    assert f"web: {OLD} → {NEW}" in first
+
+
+def test_several_containers_and_image_detail(stack, emulator, pipeline, ecs, names):
+    ecs.seed(names["cluster"], names["service"], [("web", OLD), ("worker", f"{REPO}/worker:1111111")])
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW), ("worker", f"{REPO}/worker:2222222")])}))
+    run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"])])
+    assert run.status == "Succeeded" and len(run.jobs) == 1
+    td = ecs.task_definition(run.variables["TaskDefinitionArn"])["taskDefinition"]
+    assert [c["image"] for c in td["containerDefinitions"]] == [NEW, f"{REPO}/worker:2222222"]
+
+    detail = json.dumps({"ImageURI": f"{REPO}/web@sha256:" + "ab" * 32, "ImageTags": ["3333333"]})
+    pipeline.upload(names["key"] + "-detail", zip_bytes({"imageDetail.json": detail}))
+    run = pipeline.run(params(names, fileName="imageDetail.json", containerName="worker", wait=False),
+                       artifacts=[("Image", names["key"] + "-detail")])
+    assert run.status == "Succeeded", run.jobs
+    td = ecs.task_definition(run.variables["TaskDefinitionArn"])["taskDefinition"]
+    assert [c["image"] for c in td["containerDefinitions"]] == [NEW, f"{REPO}/web@sha256:" + "ab" * 32]
+
+
+def test_a_no_wait_deploy_makes_the_minimum_of_aws_calls(stack, emulator, pipeline, ecs, names):
+    ecs.seed(names["cluster"], names["service"], [("web", OLD)])
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+    emulator.admin("POST", "reset-stats")
+    run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"])])
+    assert run.status == "Succeeded"
+    calls = {op: n for op, n in emulator.stats()["calls"].items() if op != "ecs:ListTaskDefinitions"}
+    assert calls == {
+        "s3:GetObject": 1, "ecs:DescribeServices": 1, "ecs:DescribeTaskDefinition": 1,
+        "ecs:RegisterTaskDefinition": 1, "ecs:UpdateService": 1, "codepipeline:PutJobSuccessResult": 1,
+    }, calls
