@@ -553,3 +553,23 @@ async fn a_job_codepipeline_already_closed_is_not_an_error() {
     let answer = handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
     assert_eq!(answer["outcome"], "not reported");
 }
+
+#[tokio::test]
+async fn a_store_that_ignores_range_requests_is_read_whole_but_kept_small() {
+    let mut files: Vec<(String, Vec<u8>, bool)> =
+        (0..50).map(|i| (format!("src/file{i}.txt"), vec![b'x'; 20_000], false)).collect();
+    files.push(("imagedefinitions.json".into(), image_definitions(&[("web", NEW_IMAGE)]), true));
+    let entries: Vec<(&str, &[u8], bool)> = files.iter().map(|(n, c, d)| (n.as_str(), c.as_slice(), *d)).collect();
+    let archive = zip_of(&entries);
+    let whole = archive.clone();
+    let rule = mock!(aws_sdk_s3::Client::get_object).then_compute_output(move |_| {
+        aws_sdk_s3::operation::get_object::GetObjectOutput::builder()
+            .content_length(whole.len() as i64)
+            .body(aws_sdk_s3::primitives::ByteStream::from(whole.clone()))
+            .build()
+    });
+    let (handler, sent) = with_override(Op::S3(rule)).handler();
+    handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
+    assert_eq!(sent.registered()[0].container_definitions()[0].image(), Some(NEW_IMAGE));
+    sent.only_success();
+}

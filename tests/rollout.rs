@@ -48,7 +48,10 @@ fn rolling(running: i32) -> Service {
 }
 
 fn completed() -> Service {
-    service(NEW_TD_ARN, vec![deployment(NEW_DEPLOYMENT, "PRIMARY", NEW_TD_ARN, DeploymentRolloutState::Completed, 4, 4)])
+    service(
+        NEW_TD_ARN,
+        vec![deployment(NEW_DEPLOYMENT, "PRIMARY", NEW_TD_ARN, DeploymentRolloutState::Completed, 4, 4)],
+    )
 }
 
 fn rolled_back() -> Service {
@@ -57,11 +60,15 @@ fn rolled_back() -> Service {
         d.failed_tasks = 3;
         d.created_at = Some(aws_smithy_types::DateTime::from_secs(now() - 120));
     });
-    let rollback = deployment("ecs-svc/3000000000000000003", "PRIMARY", TD_ARN, DeploymentRolloutState::InProgress, 2, 4);
+    let rollback =
+        deployment("ecs-svc/3000000000000000003", "PRIMARY", TD_ARN, DeploymentRolloutState::InProgress, 2, 4);
     with(service(TD_ARN, vec![rollback, failed]), |s| {
         s.events = Some(vec![
             service_event(now() - 5, "(service web) rolling back to deployment ecs-svc/3000000000000000003."),
-            service_event(now() - 10, "(service web) deployment ecs-svc/2000000000000000002 deployment failed: tasks failed to start."),
+            service_event(
+                now() - 10,
+                "(service web) deployment ecs-svc/2000000000000000002 deployment failed: tasks failed to start.",
+            ),
             service_event(now() - 100_000, "(service web) has reached a steady state."),
         ])
     })
@@ -73,7 +80,13 @@ fn crashed_task(id: &str) -> Task {
         .started_by(NEW_DEPLOYMENT)
         .stop_code(TaskStopCode::EssentialContainerExited)
         .stopped_reason("Essential container in task exited")
-        .containers(Container::builder().name("web").exit_code(137).reason("OutOfMemoryError: Container killed due to memory usage").build())
+        .containers(
+            Container::builder()
+                .name("web")
+                .exit_code(137)
+                .reason("OutOfMemoryError: Container killed due to memory usage")
+                .build(),
+        )
         .build()
 }
 
@@ -139,7 +152,10 @@ async fn a_circuit_breaker_rollback_fails_with_the_reasons() {
         assert!(message.contains(words), "{message}\nlacks {words:?}");
     }
     assert!(!message.contains("steady state"), "events from before the deployment are left out: {message}");
-    assert!(message.find("circuit breaker").unwrap() < message.find("task aaaa1111").unwrap(), "the reason comes first");
+    assert!(
+        message.find("circuit breaker").unwrap() < message.find("task aaaa1111").unwrap(),
+        "the reason comes first"
+    );
     assert_eq!(Instant::now(), started);
 }
 
@@ -148,7 +164,14 @@ async fn a_replaced_deployment_fails_and_names_its_replacement() {
     let replaced = service(
         "arn:aws:ecs:us-east-1:123456789012:task-definition/web:9",
         vec![
-            deployment("ecs-svc/4000000000000000004", "PRIMARY", "arn:aws:ecs:us-east-1:123456789012:task-definition/web:9", DeploymentRolloutState::InProgress, 1, 4),
+            deployment(
+                "ecs-svc/4000000000000000004",
+                "PRIMARY",
+                "arn:aws:ecs:us-east-1:123456789012:task-definition/web:9",
+                DeploymentRolloutState::InProgress,
+                1,
+                4,
+            ),
             deployment(NEW_DEPLOYMENT, "ACTIVE", NEW_TD_ARN, DeploymentRolloutState::InProgress, 2, 4),
         ],
     );
@@ -156,9 +179,14 @@ async fn a_replaced_deployment_fails_and_names_its_replacement() {
     handler.handle(continuation(JOBS[0], &token(600).encode().unwrap())).await.unwrap();
     let (failure_type, message) = sent.only_failure();
     assert_eq!(failure_type, "JobFailed");
-    assert!(message.contains("it is now ACTIVE; the service's PRIMARY deployment is now ecs-svc/4000000000000000004 of web:9"), "{message}");
+    assert!(
+        message
+            .contains("it is now ACTIVE; the service's PRIMARY deployment is now ecs-svc/4000000000000000004 of web:9"),
+        "{message}"
+    );
 
-    let gone = service(TD_ARN, vec![deployment(OLD_DEPLOYMENT, "PRIMARY", TD_ARN, DeploymentRolloutState::Completed, 4, 4)]);
+    let gone =
+        service(TD_ARN, vec![deployment(OLD_DEPLOYMENT, "PRIMARY", TD_ARN, DeploymentRolloutState::Completed, 4, 4)]);
     let (handler, sent) = World { service: gone, ..World::default() }.handler();
     handler.handle(continuation(JOBS[0], &token(600).encode().unwrap())).await.unwrap();
     let (_, message) = sent.only_failure();
@@ -172,7 +200,10 @@ async fn a_rollout_past_its_deadline_times_out_with_diagnostics() {
     handler.handle(continuation(JOBS[0], &token(-1).encode().unwrap())).await.unwrap();
     let (failure_type, message) = sent.only_failure();
     assert_eq!(failure_type, "JobFailed");
-    assert!(message.starts_with("Deployment ecs-svc/2000000000000000002 of web:8 timed out after 1 minutes"), "{message}");
+    assert!(
+        message.starts_with("Deployment ecs-svc/2000000000000000002 of web:8 timed out after 1 minutes"),
+        "{message}"
+    );
     assert!(message.contains("task cccc3333") && message.contains("Raise \"timeoutMinutes\""), "{message}");
 }
 
@@ -184,13 +215,16 @@ async fn without_rollout_state_the_services_stable_rule_decides() {
             s.desired_count = 4;
         })
     };
-    let ours = |running| with(deployment(NEW_DEPLOYMENT, "PRIMARY", NEW_TD_ARN, DeploymentRolloutState::InProgress, running, 4), |d| d.rollout_state = None);
-    let old = with(deployment(OLD_DEPLOYMENT, "ACTIVE", TD_ARN, DeploymentRolloutState::InProgress, 2, 0), |d| d.rollout_state = None);
-    let world = World {
-        service: classic(vec![ours(2), old], 4),
-        rollout: vec![classic(vec![ours(4)], 4)],
-        ..World::default()
+    let ours = |running| {
+        with(deployment(NEW_DEPLOYMENT, "PRIMARY", NEW_TD_ARN, DeploymentRolloutState::InProgress, running, 4), |d| {
+            d.rollout_state = None
+        })
     };
+    let old = with(deployment(OLD_DEPLOYMENT, "ACTIVE", TD_ARN, DeploymentRolloutState::InProgress, 2, 0), |d| {
+        d.rollout_state = None
+    });
+    let world =
+        World { service: classic(vec![ours(2), old], 4), rollout: vec![classic(vec![ours(4)], 4)], ..World::default() };
     let (handler, sent) = world.handler();
     handler.handle(continuation(JOBS[0], &token(600).encode().unwrap())).await.unwrap();
     let first = sent.successes()[0].clone();
@@ -205,7 +239,8 @@ async fn without_rollout_state_the_services_stable_rule_decides() {
 async fn a_near_deadline_is_answered_before_lambda_kills_the_process() {
     let deadline_in = |secs: u64| {
         let mut context = Context::default();
-        context.deadline = (SystemTime::now() + Duration::from_secs(secs)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
+        context.deadline =
+            (SystemTime::now() + Duration::from_secs(secs)).duration_since(UNIX_EPOCH).unwrap().as_millis() as u64;
         context
     };
     // A continuation whose DescribeServices does not answer in time: look again next time.
