@@ -82,19 +82,9 @@ pub async fn run(clients: &Clients, token_text: &str, checkpoint: &Checkpoint) -
     checkpoint.fallback(Outcome::Failed(Error::Rollout(headline.clone())));
     checkpoint.step(format!("collecting stopped tasks of deployment {deployment}"));
     let (stopped, notes) = stopped_tasks(clients, &token).await;
-    let since = service
-        .deployments()
-        .iter()
-        .find(|d| d.id() == Some(deployment))
-        .and_then(|d| d.created_at())
-        .map(|t| t.secs());
-    Err(Error::Rollout(rollout::explain(
-        &headline,
-        &stopped,
-        service.events(),
-        since.or(Some(token.started_at)),
-        &notes,
-    )))
+    let created = service.deployments().iter().find(|d| d.id() == Some(deployment)).and_then(|d| d.created_at());
+    let since = created.copied().unwrap_or(aws_smithy_types::DateTime::from_secs(token.started_at));
+    Err(Error::Rollout(rollout::explain(&headline, &stopped, service.events(), Some(since), &notes)))
 }
 
 fn now_running(service: &Service) -> String {

@@ -3,6 +3,7 @@
 use std::fmt::Write;
 
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, ServiceEvent, Task};
+use aws_smithy_types::DateTime;
 
 use crate::error::{MAX_FAILURE_MESSAGE, truncate};
 
@@ -84,34 +85,40 @@ pub fn explain(
     headline: &str,
     stopped: &[Task],
     events: &[ServiceEvent],
-    since: Option<i64>,
+    since: Option<DateTime>,
     notes: &[String],
 ) -> String {
     let mut text = headline.to_owned();
     if !stopped.is_empty() {
         text.push_str("\nStopped tasks of this deployment:");
-        for task in stopped.iter().take(5) {
+        // Tasks that stopped the same way are one line: the reason matters, not the count of repeats.
+        let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+        for task in stopped {
             let id = task.task_arn().map(|a| a.rsplit('/').next().unwrap_or(a)).unwrap_or("?");
-            let _ = write!(text, "\n- task {id}");
-            if let Some(code) = task.stop_code() {
-                let _ = write!(text, " ({})", code.as_str());
-            }
-            let _ = write!(text, ": {}", clip(task.stopped_reason().unwrap_or("no stopped reason"), 300));
-            for c in task.containers() {
-                let exit = c.exit_code().map(|e| format!("exit code {e}"));
-                let reason = c.reason().map(|r| clip(r, 200));
-                let parts: Vec<String> = exit.into_iter().chain(reason).collect();
-                if !parts.is_empty() {
-                    let _ = write!(text, "; container {}: {}", c.name().unwrap_or("?"), parts.join(", "));
-                }
+            let outcome = task_outcome(task);
+            match groups.iter_mut().find(|(o, _)| *o == outcome) {
+                Some((_, ids)) => ids.push(id),
+                None => groups.push((outcome, vec![id])),
             }
         }
-        if stopped.len() > 5 {
-            let _ = write!(text, "\n- and {} more stopped tasks", stopped.len() - 5);
+        for (outcome, ids) in groups.iter().take(5) {
+            let shown: Vec<&str> = ids.iter().take(3).copied().collect();
+            let more = if ids.len() > 3 { format!(" and {} more", ids.len() - 3) } else { String::new() };
+            let _ = match ids.len() {
+                1 => write!(text, "\n- task {}{outcome}", ids[0]),
+                n => write!(text, "\n- {n} tasks{outcome} (tasks {}{more})", shown.join(", ")),
+            };
+        }
+        if groups.len() > 5 {
+            let _ = write!(
+                text,
+                "\n- and {} tasks that stopped in other ways",
+                groups[5..].iter().map(|(_, i)| i.len()).sum::<usize>()
+            );
         }
     }
     let recent: Vec<&ServiceEvent> =
-        events.iter().filter(|e| since.is_none_or(|s| e.created_at().is_none_or(|t| t.secs() >= s))).take(8).collect();
+        events.iter().filter(|e| since.is_none_or(|s| e.created_at().is_none_or(|t| *t >= s))).take(8).collect();
     if !recent.is_empty() {
         text.push_str("\nRecent service events (newest first):");
         for e in recent {
@@ -125,6 +132,23 @@ pub fn explain(
     truncate(text, MAX_FAILURE_MESSAGE)
 }
 
+/// ` (EssentialContainerExited): Essential container in task exited; container web: exit code 1, …`
+fn task_outcome(task: &Task) -> String {
+    let mut text = String::new();
+    if let Some(code) = task.stop_code() {
+        let _ = write!(text, " ({})", code.as_str());
+    }
+    let _ = write!(text, ": {}", clip(task.stopped_reason().unwrap_or("no stopped reason"), 300));
+    for c in task.containers() {
+        let exit = c.exit_code().map(|e| format!("exit code {e}"));
+        let parts: Vec<String> = exit.into_iter().chain(c.reason().map(|r| clip(r, 200))).collect();
+        if !parts.is_empty() {
+            let _ = write!(text, "; container {}: {}", c.name().unwrap_or("?"), parts.join(", "));
+        }
+    }
+    text
+}
+
 fn clip(s: &str, max: usize) -> String {
     crate::event::params::clip(s, max)
 }
@@ -133,7 +157,6 @@ fn clip(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use aws_sdk_ecs::types::{Container, TaskStopCode};
-    use aws_smithy_types::DateTime;
 
     fn deployment(
         id: &str,
@@ -261,7 +284,7 @@ mod tests {
             "Deployment ecs-svc/1 failed: circuit breaker.",
             std::slice::from_ref(&task),
             &events,
-            Some(100),
+            Some(DateTime::from_secs(100)),
             &["stopped tasks: none".into()],
         );
         let expected = "Deployment ecs-svc/1 failed: circuit breaker.\nStopped tasks of this deployment:\n\

@@ -1,0 +1,112 @@
+"""make demo: the whole deploy on the local emulator, through the real release binary.
+
+1. starts the emulator (moto + CodePipeline jobs + ECS rollouts), a Lambda Runtime API and the function
+2. seeds a cluster, a Fargate service and its task definition, and uploads a build artifact
+3. runs the function on events/deploy.json, follows its continuations until the rollout completes
+4. deploys a bad build: ECS's circuit breaker rolls it back, and the function says why
+Every process started here is stopped at the end, also on failure or Ctrl-C.
+"""
+
+import copy
+import json
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from emulator.harness import ROOT, Ecs, Pipeline, Stack, image_definitions, zip_bytes  # noqa: E402
+
+REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web"
+
+
+def event(name):
+    return json.loads((ROOT / "events" / name).read_text())
+
+
+def say(text="", indent=0):
+    print(textwrap.indent(text, " " * indent), flush=True)
+
+
+def follow(stack, pipeline, first_event):
+    """Invokes the function on a job event and on each continuation job, as CodePipeline does."""
+    job = first_event["CodePipeline.job"]
+    template = event("continuation.json")["CodePipeline.job"]
+    while True:
+        stack.emulator.admin("POST", "jobs", {"id": job["id"], "data": job["data"]})
+        kind, body = stack.runtime.invoke({"CodePipeline.job": job}, timeout=30)
+        result = stack.emulator.admin("GET", f"jobs/{job['id']}")
+        report = result["reports"][0]["request"] if result["reports"] else {}
+        yield job["id"], result["status"], report
+        token = report.get("continuationToken")
+        if result["status"] != "Succeeded" or token is None:
+            return
+        job = copy.deepcopy(template)
+        job["id"] = str(uuid.uuid4())
+        job["data"] = copy.deepcopy(first_event["CodePipeline.job"]["data"])
+        job["data"]["continuationToken"] = token
+
+
+def show(job_id, status, report):
+    if status == "Failed":
+        details = report["failureDetails"]
+        say(f"job {job_id[:8]}… → FAILED ({details['type']})")
+        say(details["message"], 4)
+    elif "continuationToken" in report:
+        details = report["executionDetails"]
+        say(f"job {job_id[:8]}… → in progress, {details.get('percentComplete', 0)}%: {details['summary'].splitlines()[0]}")
+    else:
+        say(f"job {job_id[:8]}… → SUCCEEDED: {report['executionDetails']['summary'].splitlines()[0]}")
+        for key, value in report.get("outputVariables", {}).items():
+            say(f"{key} = {value}", 4)
+
+
+def main():
+    with Stack(processes=1) as stack:
+        say(f"emulator on {stack.emulator.url}, Lambda Runtime API on {stack.runtime.address}, function {stack.functions[0].proc.args[0]}")
+        ecs = Ecs(stack.emulator)
+        pipeline = Pipeline(stack)
+        deploy = event("deploy.json")
+        params = json.loads(deploy["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"])
+        cluster, service = params["cluster"], params["service"]
+        key = deploy["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"]
+
+        say("\n== 1. A good build: commit 3f2a9c1")
+        ecs.seed(cluster, service, [("web", f"{REPO}:1111111")], scenario="complete", polls=2)
+        pipeline.upload(key, zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{REPO}:3f2a9c1")]), "src/app.py": "print('hi')\n"}))
+        before = ecs.service(cluster, service)["taskDefinition"]
+        say(f"service {service} in cluster {cluster} runs {before.rsplit('/', 1)[1]}")
+        results = list(follow(stack, pipeline, deploy))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        after = ecs.service(cluster, service)["taskDefinition"]
+        image = ecs.task_definition(after)["taskDefinition"]["containerDefinitions"][0]["image"]
+        say(f"service {service} now runs {after.rsplit('/', 1)[1]} with {image}")
+        ok = results[-1][1] == "Succeeded"
+
+        say("\n== 2. A bad build: commit badc0de crashes on start (exit code 1)")
+        stack.emulator.scenario(service, "fail", 1, exit_code=1, reason="Error: Cannot find module '/app/server.js'")
+        bad_key = key + "-bad"
+        pipeline.upload(bad_key, zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{REPO}:badc0de")])}))
+        bad = copy.deepcopy(deploy)
+        bad["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        bad["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = bad_key
+        results = list(follow(stack, pipeline, bad))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        rolled_back = ecs.service(cluster, service)["taskDefinition"]
+        say(f"service {service} is back on {rolled_back.rsplit('/', 1)[1]}")
+        ok = ok and results[-1][1] == "Failed" and rolled_back == after
+
+        leaked = any(s in stack.logs() for s in (deploy["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"],))
+        say(f"\nfunction logs (JSON, RUST_LOG=trace): {stack.log_dir}; artifact secret in logs: {'YES' if leaked else 'no'}")
+        if not ok or leaked:
+            say("the demo did not go as expected")
+            return 1
+    say("all processes stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
