@@ -11,7 +11,7 @@ RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 CARGO_TEST := $(if $(shell command -v cargo-nextest),cargo nextest run --locked --no-fail-fast,cargo test --locked)
 FUZZ_SECONDS ?= 600
 
-.PHONY: test demo bench fuzz fuzz-smoke lint unit integration templates release
+.PHONY: test demo bench fuzz fuzz-smoke lint unit integration templates sam-build release
 
 ## test: formatting, lints, unit and SDK-mock tests, the real binary on the emulator, templates, fuzz smoke
 test: lint unit integration templates fuzz-smoke
@@ -29,6 +29,23 @@ unit:
 
 integration: $(BIN) $(VENV)/.installed
 	cd tests && ../$(VENV)/bin/python -m pytest -q -p no:cacheprovider integration
+
+## templates: cfn-lint, sam validate --lint, checkov (also on the expanded template), the buildspec with stubs
+templates: $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed
+	$(VENV_SAM)/bin/cfn-lint template.yaml
+	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam validate --lint --template template.yaml
+	@mkdir -p .build
+	AWS_DEFAULT_REGION=us-east-1 $(VENV_SAM)/bin/python tests/templates/expand.py template.yaml .build/template-expanded.json
+	$(VENV_CHECKOV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .build/template-expanded.json
+	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/templates
+
+## sam-build: the deployment package as SAM builds it (cargo-lambda with zig), for x86_64 by default
+SAM_ARCH ?= x86_64
+sam-build: $(VENV_SAM)/.installed
+	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
+	  $(VENV_SAM)/bin/sam build --build-dir .build/sam \
+	  --parameter-overrides Architecture=$(SAM_ARCH) ClusterName=demo ExecutionRoleArn=arn:aws:iam::123456789012:role/demo
+	@ls -l .build/sam/Deployer/bootstrap
 
 release: $(BIN)
 
