@@ -7,6 +7,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
 use crate::event::ArtifactCredentials;
 
@@ -23,6 +26,7 @@ impl Clients {
     /// Loads the standard AWS configuration (environment, `AWS_ENDPOINT_URL*` included) and builds the clients.
     pub async fn from_env() -> Self {
         let config = aws_config::defaults(BehaviorVersion::latest())
+            .http_client(SharedHttpClient::new(DeferredTls(https_client())))
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(3))
@@ -62,5 +66,39 @@ impl Clients {
         );
         let config = self.s3.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+}
+
+/// The SDK's default HTTPS client (hyper 1, rustls with aws-lc, proxy settings from the environment), built
+/// as `aws-smithy-runtime` builds it.
+fn https_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
+}
+
+/// The SDK's HTTPS client without its start-up work: building an SDK client makes the default HTTPS client
+/// read and parse the system's root certificates (hundreds of files), which is most of a cold start's cost.
+/// Passing connector requests straight through, minus that eager validation, leaves the load to the first
+/// request, i.e. the first invocation, which needs TLS anyway.
+#[derive(Debug)]
+struct DeferredTls(SharedHttpClient);
+
+impl HttpClient for DeferredTls {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
     }
 }

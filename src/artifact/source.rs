@@ -8,7 +8,7 @@ use crate::error::{AwsError, AwsErrorKind};
 /// Random access to an object's bytes.
 #[allow(async_fn_in_trait)] // used with concrete types only; no Send bound needed
 pub trait ByteSource {
-    /// The last `len` bytes (all of them when the object is smaller) and the object's size.
+    /// The last `len` bytes (or more, up to all of them) and the object's size.
     async fn tail(&mut self, len: u64) -> Result<(Vec<u8>, u64), ArtifactError>;
     /// Bytes `[start, end)`; callers keep `end` within the size `tail` reported.
     async fn range(&mut self, start: u64, end: u64) -> Result<Vec<u8>, ArtifactError>;
@@ -19,18 +19,25 @@ pub struct SliceSource<'a> {
     pub bytes: &'a [u8],
     /// Reads made, as `(start, end)`.
     pub reads: Vec<(u64, u64)>,
+    /// Answer the first read with the whole object, as a store that ignores `Range` does.
+    whole: bool,
 }
 
 impl<'a> SliceSource<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, reads: Vec::new() }
+        Self { bytes, reads: Vec::new(), whole: false }
+    }
+
+    /// A source whose `tail` hands over the whole object.
+    pub fn whole(bytes: &'a [u8]) -> Self {
+        Self { whole: true, ..Self::new(bytes) }
     }
 }
 
 impl ByteSource for SliceSource<'_> {
     async fn tail(&mut self, len: u64) -> Result<(Vec<u8>, u64), ArtifactError> {
         let size = self.bytes.len() as u64;
-        let start = size.saturating_sub(len);
+        let start = if self.whole { 0 } else { size.saturating_sub(len) };
         self.reads.push((start, size));
         Ok((self.bytes[start as usize..].to_vec(), size))
     }

@@ -53,9 +53,9 @@ class RuntimeApi:
                     return self._reply(404)
                 with api.lock:
                     if api.first_next_at is None:
-                        api.first_next_at = time.monotonic()
+                        api.first_next_at = time.perf_counter()
                 inv = api.pending.get()
-                inv.delivered_at = time.monotonic()
+                inv.delivered_at = time.perf_counter()
                 body = json.dumps(inv.payload).encode()
                 self._reply(200, body, [
                     ("Lambda-Runtime-Aws-Request-Id", inv.id),
