@@ -273,7 +273,8 @@ async fn many_entries_and_a_directory_larger_than_the_first_read() {
 #[tokio::test]
 async fn refusals() {
     let good = zip_of(&[(FILE, CONTENT, true), ("padding.bin", &noise(200_000, 3), false)]);
-    let cases: Vec<(&str, Vec<u8>, fn(&ZipError) -> bool)> = vec![
+    type Expect = fn(&ZipError) -> bool;
+    let cases: Vec<(&str, Vec<u8>, Expect)> = vec![
         ("empty object", Vec::new(), |e| matches!(e, ZipError::NotZip)),
         ("not a zip", b"#!/bin/sh\necho this is a shell script, not a zip\n".to_vec(), |e| {
             matches!(e, ZipError::NotZip)
