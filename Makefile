@@ -11,7 +11,7 @@ RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 CARGO_TEST := $(if $(shell command -v cargo-nextest),cargo nextest run --locked --no-fail-fast,cargo test --locked)
 FUZZ_SECONDS ?= 600
 
-.PHONY: test demo bench fuzz fuzz-smoke lint unit integration templates sam-build release
+.PHONY: test demo bench fuzz fuzz-smoke cargo-fuzz lint unit integration templates sam-build release
 
 ## test: formatting, lints, unit and SDK-mock tests, the real binary on the emulator, templates, fuzz smoke
 test: lint unit integration templates fuzz-smoke
@@ -46,6 +46,20 @@ sam-build: $(VENV_SAM)/.installed
 	  $(VENV_SAM)/bin/sam build --build-dir .build/sam \
 	  --parameter-overrides Architecture=$(SAM_ARCH) ClusterName=demo ExecutionRoleArn=arn:aws:iam::123456789012:role/demo
 	@ls -l .build/sam/Deployer/bootstrap
+
+## fuzz: every fuzz target for FUZZ_SECONDS each (default 600); fuzz-smoke: 15 s each, part of make test
+fuzz: cargo-fuzz
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+fuzz-smoke: cargo-fuzz
+	fuzz/run.sh 15
+
+cargo-fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
+
+## bench: this function against the Python/boto3 peer on the emulator; writes BENCHMARKS.md
+bench: $(BIN) $(VENV)/.installed
+	$(VENV)/bin/python bench/run.py
 
 release: $(BIN)
 

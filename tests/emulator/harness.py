@@ -245,7 +245,9 @@ class Ecs:
         return self.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
 
     def revisions(self, family):
-        return self.ecs.list_task_definitions(familyPrefix=family)["taskDefinitionArns"]
+        """Every revision of the family, active or deregistered."""
+        return [arn for status in ("ACTIVE", "INACTIVE") for arn in
+                self.ecs.list_task_definitions(familyPrefix=family, status=status)["taskDefinitionArns"]]
 
     def task_definition(self, arn):
         return self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
