@@ -13,8 +13,8 @@ FUZZ_SECONDS ?= 600
 
 .PHONY: test demo bench fuzz fuzz-smoke cargo-fuzz lint unit integration templates sam-build release
 
-## test: formatting, lints, unit and SDK-mock tests, the real binary on the emulator, templates, fuzz smoke
-test: lint unit integration templates fuzz-smoke
+## test: formatting, lints, unit and SDK-mock tests, the real binary on the emulator, templates, SAM build, fuzz smoke
+test: lint unit integration templates sam-build fuzz-smoke
 
 ## demo: deploy on the local emulator through the real binary, then show an explained rollback
 demo: $(BIN) $(VENV)/.installed
