@@ -8,8 +8,10 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::{Layer, Registry};
 
-/// lambda_runtime logs the raw invocation body (the artifact credentials included) at TRACE on this target.
-const RAW_EVENT_TARGET: &str = "lambda_runtime::layers::api_response";
+/// Targets whose TRACE events carry what must never be logged: lambda_runtime's dump of the raw invocation
+/// body (the artifact credentials included), and the SDK's dumps of signed requests and their headers.
+const NEVER_AT_TRACE: [&str; 3] =
+    ["lambda_runtime::layers::api_response", "aws_sigv4", "aws_smithy_runtime::client::orchestrator"];
 
 /// Installs the global subscriber for the process.
 pub fn init() {
@@ -23,9 +25,10 @@ pub fn subscriber<W>(json: bool, filter: EnvFilter, writer: W) -> impl tracing::
 where
     W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
 {
-    let never_the_event =
-        filter_fn(|meta| !(meta.target().starts_with(RAW_EVENT_TARGET) && *meta.level() == Level::TRACE));
-    let filter = filter.and(never_the_event);
+    let never_secrets = filter_fn(|meta| {
+        !(*meta.level() == Level::TRACE && NEVER_AT_TRACE.iter().any(|t| meta.target().starts_with(t)))
+    });
+    let filter = filter.and(never_secrets);
     let fmt = tracing_subscriber::fmt::layer().with_writer(writer).with_target(true).with_ansi(false);
     let layer = if json {
         fmt.json()

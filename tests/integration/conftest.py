@@ -51,3 +51,6 @@ def names():
 def assert_no_secrets(text):
     assert PIPELINE_SECRET not in text, "the artifact secret access key reached the logs"
     assert PIPELINE_TOKEN not in text, "the artifact session token reached the logs"
+    lowered = text.lower()
+    for header in ("authorization", "x-amz-security-token", "lambda-runtime-aws-request-id"):
+        assert header not in lowered, f"request headers ({header}) reached the logs"
