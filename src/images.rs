@@ -6,6 +6,8 @@ use std::fmt;
 
 use serde_json::Value;
 
+use crate::event::params::json_kind as kind;
+
 /// CodePipeline's limit for image definition files.
 pub const MAX_FILE_BYTES: usize = 100 * 1024;
 /// ECS accepts image references of up to 255 characters.
@@ -162,17 +164,6 @@ pub fn pin(image: &str) -> Pin<'_> {
     match last.rsplit_once(':') {
         Some((_, tag)) if !tag.is_empty() => Pin::Tag(tag),
         _ => Pin::Untagged,
-    }
-}
-
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
     }
 }
 

@@ -3,6 +3,10 @@
 //! or a read outside the object.
 use libfuzzer_sys::fuzz_target;
 
+#[path = "sync.rs"]
+mod sync;
+use sync::block_on;
+
 use ecs_deployer::artifact::{SliceSource, read_file};
 
 fuzz_target!(|data: &[u8]| {
@@ -14,13 +18,3 @@ fuzz_target!(|data: &[u8]| {
     assert!(source.reads.iter().all(|(a, b)| a <= b && *b <= data.len() as u64));
     assert!(source.reads.len() <= 64);
 });
-
-/// SliceSource never waits, so one poll finishes the future.
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(out) => out,
-        std::task::Poll::Pending => unreachable!("SliceSource is synchronous"),
-    }
-}

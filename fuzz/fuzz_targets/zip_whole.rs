@@ -2,6 +2,10 @@
 //! The zip reader when the whole object is at hand (a store that ignores Range): same guarantees.
 use libfuzzer_sys::fuzz_target;
 
+#[path = "sync.rs"]
+mod sync;
+use sync::block_on;
+
 use ecs_deployer::artifact::{SliceSource, read_file};
 
 fuzz_target!(|data: &[u8]| {
@@ -14,12 +18,3 @@ fuzz_target!(|data: &[u8]| {
     }
     assert_eq!(source.reads.iter().filter(|(a, _)| *a != 0).count(), 0, "everything came from the one read");
 });
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    let mut future = std::pin::pin!(future);
-    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-    match future.as_mut().poll(&mut cx) {
-        std::task::Poll::Ready(out) => out,
-        std::task::Poll::Pending => unreachable!("SliceSource is synchronous"),
-    }
-}

@@ -193,7 +193,8 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ParamsError {
     ParamsError::Invalid { key, problem: problem.into() }
 }
 
-fn json_kind(value: &Value) -> &'static str {
+/// "a string", "null"…: what a JSON value is, for messages.
+pub(crate) fn json_kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
