@@ -164,3 +164,32 @@ def test_duplicate_deliveries_deploy_and_report_once(stack, emulator, pipeline, 
     calls = emulator.stats()["calls"]
     assert calls["ecs:RegisterTaskDefinition"] == 1 and calls["ecs:UpdateService"] == 1
     assert len(ecs.revisions(names["service"])) == 2
+
+
+def test_slow_answers_on_every_operation_still_deploy(stack, emulator, pipeline, ecs, names):
+    artifacts = setup(ecs, pipeline, names)
+    for op in ("s3:GetObject", "ecs:DescribeServices", "ecs:DescribeTaskDefinition", "ecs:RegisterTaskDefinition",
+               "ecs:UpdateService", "codepipeline:PutJobSuccessResult"):
+        emulator.fault(op, "delay", times=1, seconds=1.5)
+    run = pipeline.run(params(names), artifacts=artifacts)
+    assert run.status == "Succeeded" and run.reports_per_job() == [1]
+    assert len(ecs.revisions(names["service"])) == 2
+
+
+def test_a_failure_report_is_retried_too(stack, emulator, pipeline, ecs, names):
+    artifacts = setup(ecs, pipeline, names)
+    emulator.fault("codepipeline:PutJobFailureResult", "throttle", times=2)
+    run = pipeline.run(json.dumps({"cluster": names["cluster"]}), artifacts=artifacts)
+    assert_one_failure(run, "ConfigurationError", "\"service\" is required")
+    assert emulator.stats()["calls"]["codepipeline:PutJobFailureResult"] == 3
+
+
+@pytest.mark.parametrize("op", ["ecs:ListTasks", "ecs:DescribeTasks"])
+def test_failing_diagnostics_do_not_hide_a_rollback(stack, emulator, pipeline, ecs, names, op):
+    artifacts = setup(ecs, pipeline, names, scenario="fail", polls=1)
+    emulator.fault(op, "denied", times=-1)
+    run = pipeline.run(json.dumps({"cluster": names["cluster"], "service": names["service"]}), artifacts=artifacts)
+    kind, message = run.failure
+    assert kind == "JobFailed" and "ECS deployment circuit breaker" in message, message
+    assert "unavailable" in message and "AccessDeniedException" in message, message
+    assert "rolling back to deployment" in message
