@@ -41,11 +41,10 @@ impl Handler {
                 error!(problem = %why, "the event is not a CodePipeline job; there is no job to report to");
                 return Err(Diagnostic { error_type: "NotACodePipelineJob".into(), error_message: why });
             }
-            Err(e @ EventError::Malformed { .. }) => {
-                let EventError::Malformed { job_id, .. } = &e else { unreachable!() };
-                let job_id = job_id.clone();
+            Err(EventError::Malformed { job_id, problem }) => {
                 let span = info_span!("job", job_id = %job_id);
-                return self.answer(&job_id, Outcome::Failed(e.into())).instrument(span).await;
+                let error = EventError::Malformed { job_id: job_id.clone(), problem };
+                return self.answer(&job_id, Outcome::Failed(error.into())).instrument(span).await;
             }
         };
         let span = info_span!("job", job_id = %job.id);
