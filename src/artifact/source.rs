@@ -52,16 +52,14 @@ impl ByteSource for SliceSource<'_> {
 /// An S3 object read with ranged GETs. When the server ignores `Range` (S3 never does; some S3-compatible
 /// stores do), the wanted window is cut out of the streamed whole object without buffering the rest.
 pub struct S3Object<'a> {
-    pub client: &'a aws_sdk_s3::Client,
-    pub bucket: &'a str,
-    pub key: &'a str,
-    /// Object size once known.
-    size: Option<u64>,
+    client: &'a aws_sdk_s3::Client,
+    bucket: &'a str,
+    key: &'a str,
 }
 
 impl<'a> S3Object<'a> {
     pub fn new(client: &'a aws_sdk_s3::Client, bucket: &'a str, key: &'a str) -> Self {
-        Self { client, bucket, key, size: None }
+        Self { client, bucket, key }
     }
 
     /// GETs `range` and returns the bytes of the window it asks for (`start` known, or a suffix of `len`).
@@ -78,7 +76,12 @@ impl<'a> S3Object<'a> {
         let partial = out.content_range().map(parse_content_range);
         let body = out.body;
         let (skip, take, size) = match partial {
-            Some(Some((first, last, size))) => (0, last + 1 - first, size),
+            Some(Some((first, last, size))) => {
+                if window.resolve(size) != (first, last + 1) {
+                    return Err(bad_response("a different byte range than the one asked for"));
+                }
+                (0, last + 1 - first, size)
+            }
             Some(None) => return Err(bad_response("an unreadable Content-Range header")),
             None => {
                 // 200 with the whole object: cut the window out of the stream.
@@ -89,7 +92,6 @@ impl<'a> S3Object<'a> {
                 (start, end - start, size)
             }
         };
-        self.size = Some(size);
         let bytes = read_window(body, skip, take).await?;
         Ok((bytes, size))
     }
