@@ -573,3 +573,20 @@ async fn a_store_that_ignores_range_requests_is_read_whole_but_kept_small() {
     assert_eq!(sent.registered()[0].container_definitions()[0].image(), Some(NEW_IMAGE));
     sent.only_success();
 }
+
+#[tokio::test]
+async fn a_store_answering_another_range_than_asked_is_refused() {
+    let archive = standard_archive();
+    let rule = mock!(aws_sdk_s3::Client::get_object).then_compute_output(move |_| {
+        aws_sdk_s3::operation::get_object::GetObjectOutput::builder()
+            .content_range(format!("bytes 0-9/{}", archive.len()))
+            .body(aws_sdk_s3::primitives::ByteStream::from(archive[..10].to_vec()))
+            .build()
+    });
+    let (handler, sent) = with_override(Op::S3(rule)).handler();
+    handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
+    let (failure_type, message) = sent.only_failure();
+    assert_eq!(failure_type, "JobFailed");
+    assert!(message.contains("a different byte range than the one asked for"), "{message}");
+    assert!(sent.registered().is_empty());
+}
