@@ -151,6 +151,9 @@ fn secret_strings(job: &Value) -> Vec<String> {
 }
 
 fn redact(mut text: String, secrets: &[String]) -> String {
+    // Longest first, so that a secret containing another is not left half-shown.
+    let mut secrets: Vec<&String> = secrets.iter().collect();
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
     for secret in secrets {
         text = text.replace(secret.as_str(), "** redacted **");
     }
