@@ -10,38 +10,30 @@ const CREDENTIALS: &str = "/CodePipeline.job/data/artifactCredentials";
 
 fuzz_target!(|data: &[u8]| {
     let Ok(value) = serde_json::from_slice::<Value>(data) else { return };
-    let mut secrets = Vec::new();
     let mut blanked = value.clone();
     if let Some(credentials) = blanked.pointer_mut(CREDENTIALS) {
-        blank(credentials, &mut secrets);
+        blank(credentials);
     }
     match parse(value) {
         Ok(job) => assert!(ecs_deployer::event::is_job_id(&job.id)),
         Err(EventError::Malformed { job_id, problem }) => {
             assert!(ecs_deployer::event::is_job_id(&job_id));
-            // A credential leaks when the message shows it, and would not show it had the credentials been
-            // other strings (the same text can stand in the message for other reasons: a field name, …).
-            let without = match parse(blanked) {
-                Err(EventError::Malformed { problem, .. }) => problem,
-                _ => String::new(),
-            };
-            // Text inside the redaction marker itself is not a leak either.
-            for secret in secrets.iter().filter(|s| s.len() >= 8 && !"** redacted **".contains(s.as_str())) {
-                assert!(!problem.contains(secret.as_str()) || without.contains(secret.as_str()), "{secret:?} leaked");
+            // The message depends on the event's shape only, never on the credentials' values.
+            match parse(blanked) {
+                Err(EventError::Malformed { problem: without, .. }) => assert_eq!(problem, without),
+                other => panic!("blanking the credentials changed the outcome: {:?}", other.map(|j| j.id)),
             }
         }
         Err(EventError::NotAJob(_)) => {}
     }
 });
 
-/// Replaces every string under the credentials with a placeholder of the same length, collecting them.
-fn blank(value: &mut Value, secrets: &mut Vec<String>) {
+/// Replaces every non-empty string under the credentials with another one.
+fn blank(value: &mut Value) {
     match value {
-        Value::String(s) => {
-            secrets.push(std::mem::replace(s, "#".repeat(s.len())));
-        }
-        Value::Array(items) => items.iter_mut().for_each(|v| blank(v, secrets)),
-        Value::Object(map) => map.values_mut().for_each(|v| blank(v, secrets)),
+        Value::String(s) if !s.is_empty() => *s = "#".repeat(s.len()),
+        Value::Array(items) => items.iter_mut().for_each(blank),
+        Value::Object(map) => map.values_mut().for_each(blank),
         _ => {}
     }
 }

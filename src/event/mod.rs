@@ -85,8 +85,7 @@ pub fn parse(event: Value) -> Result<Job, EventError> {
     };
     let malformed = |problem: String| EventError::Malformed { job_id: id.clone(), problem };
 
-    let secrets = secret_strings(&job);
-    let job: CodePipelineJob = serde_json::from_value(job).map_err(|e| malformed(redact(e.to_string(), &secrets)))?;
+    let job: CodePipelineJob = serde_path_to_error::deserialize(job).map_err(|e| malformed(describe(&e)))?;
     let data = job.data;
     let creds = data.artifact_credentials;
     let credentials = match (creds.access_key_id, creds.secret_access_key) {
@@ -133,31 +132,21 @@ pub fn is_job_id(s: &str) -> bool {
             .all(|(g, len)| g.len() == len && g.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
 }
 
-/// Every string under `data.artifactCredentials`, whatever its shape, so error text can be scrubbed of them.
-fn secret_strings(job: &Value) -> Vec<String> {
-    fn collect(v: &Value, out: &mut Vec<String>) {
-        match v {
-            Value::String(s) if !s.is_empty() => out.push(s.clone()),
-            Value::Array(items) => items.iter().for_each(|i| collect(i, out)),
-            Value::Object(map) => map.values().for_each(|i| collect(i, out)),
-            _ => {}
-        }
+/// Where and how the job's JSON breaks its schema, in words taken from the schema alone: serde's own text
+/// can quote the offending value, and the value may be a credential.
+fn describe(error: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let inner = error.inner().to_string();
+    let what = if let Some(field) = inner.strip_prefix("missing field ") {
+        format!("lacks the field {field}")
+    } else if let Some((_, expected)) = inner.split_once(", expected ") {
+        format!("has the wrong type (expected {expected})")
+    } else {
+        "is not valid".to_owned()
+    };
+    match error.path().to_string().as_str() {
+        "." => format!("\"CodePipeline.job\" {what}"),
+        path => format!("\"CodePipeline.job\".{path} {what}"),
     }
-    let mut out = Vec::new();
-    if let Some(creds) = job.pointer("/data/artifactCredentials") {
-        collect(creds, &mut out);
-    }
-    out
-}
-
-fn redact(mut text: String, secrets: &[String]) -> String {
-    // Longest first, so that a secret containing another is not left half-shown.
-    let mut secrets: Vec<&String> = secrets.iter().collect();
-    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    for secret in secrets {
-        text = text.replace(secret.as_str(), "** redacted **");
-    }
-    text
 }
 
 impl Job {
@@ -254,10 +243,10 @@ mod tests {
         cases.push((e, "inputArtifacts"));
         let mut e = event();
         e["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"] = json!([SECRET]);
-        cases.push((e, "invalid type"));
+        cases.push((e, "has the wrong type"));
         let mut e = event();
         e["CodePipeline.job"]["data"]["artifactCredentials"] = json!(SECRET);
-        cases.push((e, "invalid type"));
+        cases.push((e, "has the wrong type"));
         let mut e = event();
         e["CodePipeline.job"]["data"]["artifactCredentials"] = json!({"accessKeyId": "AKIA"});
         cases.push((e, "lacks accessKeyId or secretAccessKey"));
@@ -266,7 +255,7 @@ mod tests {
         cases.push((e, "inputArtifacts[0] lacks"));
         let mut e = event();
         e["CodePipeline.job"]["data"]["inputArtifacts"] = json!("BuildOutput");
-        cases.push((e, "invalid type"));
+        cases.push((e, "has the wrong type"));
         for (event, expected) in cases {
             match parse(event) {
                 Err(EventError::Malformed { job_id, problem }) => {

@@ -124,7 +124,7 @@ def event_cases(job):
         cases.append((name, e, words))
 
     case("no inputArtifacts key", lambda d: d.pop("inputArtifacts"), "inputArtifacts")
-    case("inputArtifacts wrong type", lambda d: d.update(inputArtifacts="BuildOutput"), "invalid type")
+    case("inputArtifacts wrong type", lambda d: d.update(inputArtifacts="BuildOutput"), "inputArtifacts has the wrong type (expected a sequence)")
     case("empty inputArtifacts", lambda d: d.update(inputArtifacts=[]), "has no input artifact")
     case("several artifacts, none named", lambda d: d["inputArtifacts"].append(copy.deepcopy(d["inputArtifacts"][0]) | {"name": "Source"}), "several input artifacts")
     case("artifact without location", lambda d: d["inputArtifacts"][0].pop("location"), "location")
