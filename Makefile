@@ -49,7 +49,7 @@ sam-build: $(VENV_SAM)/.installed
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 600); fuzz-smoke: 15 s each, part of make test
 fuzz: cargo-fuzz
-	fuzz/run.sh $(FUZZ_SECONDS)
+	fuzz/run.sh $(FUZZ_SECONDS) grow
 
 fuzz-smoke: cargo-fuzz
 	fuzz/run.sh 15
