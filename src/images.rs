@@ -148,13 +148,6 @@ pub enum Pin<'a> {
     Untagged,
 }
 
-impl Pin<'_> {
-    /// A reference that can point at different images over time (`latest` or no tag).
-    pub fn is_floating(&self) -> bool {
-        matches!(self, Pin::Untagged | Pin::Tag("latest"))
-    }
-}
-
 /// Splits off what pins an image reference: `repo@sha256:…`, `repo:tag`, or nothing.
 pub fn pin(image: &str) -> Pin<'_> {
     if image.contains('@') {
@@ -265,6 +258,5 @@ mod tests {
         ] {
             assert_eq!(pin(image), expected, "{image}");
         }
-        assert!(pin("repo").is_floating() && pin("r:latest").is_floating() && !pin("r:abc").is_floating());
     }
 }
