@@ -17,7 +17,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 import zipfile
 from pathlib import Path
 
@@ -25,8 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from emulator.harness import (  # noqa: E402
-    ACCOUNT, ARTIFACT_BUCKET, FUNCTION_KEY_ID, FUNCTION_SECRET, PIPELINE_KEY_ID, PIPELINE_SECRET, PIPELINE_TOKEN,
-    REGION, EmulatorProcess, Ecs, _live, _terminate, image_definitions,
+    ARTIFACT_BUCKET, EmulatorProcess, Ecs, _live, _terminate, file_job, image_definitions, job_data, lambda_env,
 )
 from emulator.runtime import RuntimeApi  # noqa: E402
 
@@ -42,13 +40,7 @@ def command(kind):
 
 def spawn(kind, runtime, endpoint, config_file):
     args, cwd = command(kind)
-    env = {
-        "PATH": os.environ["PATH"], "AWS_LAMBDA_RUNTIME_API": runtime.address, "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": FUNCTION_KEY_ID, "AWS_SECRET_ACCESS_KEY": FUNCTION_SECRET,
-        "AWS_ENDPOINT_URL": endpoint, "AWS_LAMBDA_FUNCTION_NAME": "deployer", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_CONFIG_FILE": str(config_file), "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        "AWS_LAMBDA_LOG_FORMAT": "JSON", "PYTHONDONTWRITEBYTECODE": "1",
-    }
+    env = lambda_env(runtime, endpoint, AWS_CONFIG_FILE=str(config_file), PYTHONDONTWRITEBYTECODE="1")
     started = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _live.append(proc)
@@ -77,21 +69,6 @@ def cold_init(kind, endpoint, config_file):
         runtime.close()
 
 
-class Job:
-    """Files a CodePipeline job in the emulator and builds its event."""
-
-    def __init__(self, emulator, cluster, service, key):
-        self.id = str(uuid.uuid4())
-        self.data = {
-            "actionConfiguration": {"configuration": {"FunctionName": "deployer", "UserParameters": json.dumps({"cluster": cluster, "service": service, "wait": False})}},
-            "inputArtifacts": [{"name": "BuildOutput", "revision": None, "location": {"type": "S3", "s3Location": {"bucketName": ARTIFACT_BUCKET, "objectKey": key}}}],
-            "outputArtifacts": [],
-            "artifactCredentials": {"accessKeyId": PIPELINE_KEY_ID, "secretAccessKey": PIPELINE_SECRET, "sessionToken": PIPELINE_TOKEN},
-        }
-        emulator.admin("POST", "jobs", {"id": self.id, "data": self.data})
-        self.event = {"CodePipeline.job": {"id": self.id, "accountId": ACCOUNT, "data": self.data}}
-
-
 def artifact(path, size_mib, tag):
     """A build artifact: imagedefinitions.json first (so that reading it takes its own ranged GET), then a
     source tree of size_mib (incompressible, stored)."""
@@ -108,13 +85,15 @@ def artifact(path, size_mib, tag):
             z.writestr(f"src/module_{j:03}/handler.py", f"def handler():\n    return {j}\n" * 20, compress_type=zipfile.ZIP_DEFLATED)
 
 
-def deploy(emulator, runtime, ecs_seed, key, tag_counter):
-    job = Job(emulator, *ecs_seed, key)
+def deploy(emulator, runtime, ecs_seed, key):
+    cluster, service = ecs_seed
+    user_parameters = json.dumps({"cluster": cluster, "service": service, "wait": False})
+    job_id, event = file_job(emulator, job_data(user_parameters, [("BuildOutput", key)]))
     emulator.admin("POST", "reset-stats")
     started = time.perf_counter()
-    kind, body = runtime.invoke(job.event, timeout=120)
+    runtime.invoke(event, timeout=120)
     elapsed = (time.perf_counter() - started) * 1000
-    result = emulator.admin("GET", f"jobs/{job.id}")
+    result = emulator.admin("GET", f"jobs/{job_id}")
     if result["status"] != "Succeeded":
         raise RuntimeError(f"deploy failed: {result}")
     stats = emulator.stats()
@@ -173,7 +152,7 @@ def main():
             try:
                 walls, calls = [], []
                 for i in range(args.runs + 1):
-                    wall, n, _ = deploy(emulator, runtime, (cluster, service), f"bench/small-{kind}-{i}", i)
+                    wall, n, _ = deploy(emulator, runtime, (cluster, service), f"bench/small-{kind}-{i}")
                     if i:  # the first deploy is the cold one
                         walls.append(wall)
                         calls.append(n)
@@ -197,7 +176,7 @@ def main():
                     runtime = RuntimeApi()
                     proc, _ = spawn(kind, runtime, emulator.url, config_file)
                     try:
-                        wall, _, read = deploy(emulator, runtime, (cluster, service), f"bench/{size}-{r}", 0)
+                        wall, _, read = deploy(emulator, runtime, (cluster, service), f"bench/{size}-{r}")
                         rss.append(peak_rss_mib(proc))
                         s3_bytes.append(read)
                         walls.append(wall)

@@ -9,7 +9,6 @@ import copy
 import io
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -114,30 +113,59 @@ class EmulatorProcess:
         self.log.close()
 
 
+def lambda_env(runtime, endpoint, **overrides):
+    """The environment Lambda gives a function (the function's role, JSON logs), pointed at the emulator."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "AWS_LAMBDA_RUNTIME_API": runtime.address,
+        "AWS_LAMBDA_FUNCTION_NAME": "ecs-deployer",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ecs-deployer",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": FUNCTION_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": FUNCTION_SECRET,
+        "AWS_SESSION_TOKEN": "function-session-token",
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_LAMBDA_LOG_FORMAT": "JSON",
+        "AWS_CONFIG_FILE": "/nonexistent",
+        "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
+    }
+    env.update(overrides)
+    return env
+
+
+def job_data(user_parameters, artifacts, token=None):
+    """A job's `data` as CodePipeline sends it: artifacts as (name, key) in the artifact bucket, read with the
+    pipeline role's credentials."""
+    data = {
+        "actionConfiguration": {"configuration": {"FunctionName": "ecs-deployer", "UserParameters": user_parameters}},
+        "inputArtifacts": [
+            {"name": name, "revision": None, "location": {"type": "S3", "s3Location": {"bucketName": ARTIFACT_BUCKET, "objectKey": key}}}
+            for name, key in artifacts
+        ],
+        "outputArtifacts": [],
+        "artifactCredentials": {"accessKeyId": PIPELINE_KEY_ID, "secretAccessKey": PIPELINE_SECRET, "sessionToken": PIPELINE_TOKEN},
+    }
+    if token is not None:
+        data["continuationToken"] = token
+    return data
+
+
+def file_job(emulator, data, job_id=None):
+    """Files a job in the emulator (so its results are accepted) and returns its id and invocation event."""
+    job_id = job_id or str(uuid.uuid4())
+    emulator.admin("POST", "jobs", {"id": job_id, "data": data})
+    return job_id, {"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": copy.deepcopy(data)}}
+
+
 class FunctionProcess:
-    """The release binary under the Runtime API, configured as Lambda would configure it."""
+    """The release binary under the Runtime API, configured as Lambda would configure it, logging at TRACE."""
 
     def __init__(self, runtime, endpoint, log_path, extra_env=None, bin_path=None):
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "AWS_LAMBDA_RUNTIME_API": runtime.address,
-            "AWS_LAMBDA_FUNCTION_NAME": "ecs-deployer",
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": "/aws/lambda/ecs-deployer",
-            "AWS_LAMBDA_LOG_STREAM_NAME": "local",
-            "AWS_REGION": REGION,
-            "AWS_DEFAULT_REGION": REGION,
-            "AWS_ACCESS_KEY_ID": FUNCTION_KEY_ID,
-            "AWS_SECRET_ACCESS_KEY": FUNCTION_SECRET,
-            "AWS_SESSION_TOKEN": "function-session-token",
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_LAMBDA_LOG_FORMAT": "JSON",
-            "RUST_LOG": "trace",
-            "AWS_CONFIG_FILE": "/nonexistent",
-            "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent",
-        }
-        env.update(extra_env or {})
+        env = lambda_env(runtime, endpoint, RUST_LOG="trace", **(extra_env or {}))
         self.log_path = Path(log_path)
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([str(bin_path or binary())], env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -268,23 +296,10 @@ class Pipeline:
         return key
 
     def job_data(self, user_parameters, artifacts, token=None):
-        data = {
-            "actionConfiguration": {"configuration": {"FunctionName": "ecs-deployer", "UserParameters": user_parameters}},
-            "inputArtifacts": [
-                {"name": name, "revision": None, "location": {"type": "S3", "s3Location": {"bucketName": ARTIFACT_BUCKET, "objectKey": key}}}
-                for name, key in artifacts
-            ],
-            "outputArtifacts": [],
-            "artifactCredentials": {"accessKeyId": PIPELINE_KEY_ID, "secretAccessKey": PIPELINE_SECRET, "sessionToken": PIPELINE_TOKEN},
-        }
-        if token is not None:
-            data["continuationToken"] = token
-        return data
+        return job_data(user_parameters, artifacts, token)
 
     def file_job(self, data, job_id=None):
-        job_id = job_id or str(uuid.uuid4())
-        self.emulator.admin("POST", "jobs", {"id": job_id, "data": data})
-        return job_id, {"CodePipeline.job": {"id": job_id, "accountId": ACCOUNT, "data": copy.deepcopy(data)}}
+        return file_job(self.emulator, data, job_id)
 
     def invoke(self, event, retries=2, timeout=None):
         """One asynchronous invocation: Lambda retries a function error up to twice."""

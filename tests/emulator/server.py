@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from collections import defaultdict
-from urllib.parse import parse_qs
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server

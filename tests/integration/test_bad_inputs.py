@@ -12,7 +12,7 @@ import zipfile
 
 import pytest
 
-from emulator.harness import ACCOUNT, image_definitions, zip_bytes
+from emulator.harness import image_definitions, zip_bytes
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 GOOD = image_definitions([("web", f"{REPO}/web:2222222")])

@@ -3,7 +3,7 @@
 import json
 
 from emulator.harness import (
-    ARTIFACT_BUCKET, FUNCTION_KEY_ID, PIPELINE_KEY_ID, image_definitions, zip_bytes,
+    FUNCTION_KEY_ID, PIPELINE_KEY_ID, image_definitions, zip_bytes,
 )
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from emulator.harness import FUNCTION_KEY_ID, PIPELINE_KEY_ID, image_definitions, zip_bytes
+from emulator.harness import FUNCTION_KEY_ID, image_definitions, zip_bytes
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 OLD, NEW = f"{REPO}/web:1111111", f"{REPO}/web:2222222"
