@@ -1,129 +1,296 @@
-//! The first invocation of a job: read the image file, register the new revision, update the service.
+//! The first invocation of a job: read the release, describe the service, plan the revision, register it
+//! (once per job, even when the job is delivered twice at the same moment), update the service, and hand
+//! over the service deployment to follow.
 //!
-//! Read top to bottom, `run` is the deploy: each step names what it does and on which resource, and wraps
-//! every AWS error with both.
+//! Read top to bottom, `run` is the deploy: each step names what it does and on which resource, and every
+//! AWS error is wrapped with both (in [`crate::ecs`]).
 
-use aws_sdk_ecs::types::{DeploymentControllerType, Service, Tag, TaskDefinition, TaskDefinitionField};
-use tracing::info;
+use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentRolloutState, Service, Tag, TaskDefinition};
+use tracing::{info, warn};
 
 use crate::artifact::{self, S3Object};
 use crate::checkpoint::Checkpoint;
 use crate::clients::Clients;
-use crate::error::{AwsError, AwsErrorKind, Error, aws};
+use crate::clock::now;
+use crate::deployment;
+use crate::ecs;
+use crate::error::{AwsError, AwsErrorKind, Error};
+use crate::event::params::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES};
 use crate::event::{InputArtifact, Job, Params};
 use crate::images::{self, ImageUpdate};
 use crate::report::{Outcome, Progress, Success};
-use crate::rollout::short_task_definition;
 use crate::taskdef::{self, Plan};
-use crate::token::{self, Token};
+use crate::text::{family_and_revision, short_arn};
+use crate::token::{self, FollowToken, LegacyToken, Target};
 
 /// Deploys the job's images to the service named in its parameters.
 pub async fn run(clients: &Clients, job: &Job, params: &Params, checkpoint: &Checkpoint) -> Result<Outcome, Error> {
+    let ecs = &clients.ecs;
     let artifact = job.artifact(params.artifact.as_deref())?;
     checkpoint.step(format!("reading {} from input artifact {artifact}", params.file_name));
     let updates = read_image_file(clients, job, artifact, params).await?;
 
     let target = format!("service {} in cluster {}", params.service, params.cluster);
     checkpoint.step(format!("describing {target}"));
-    let service = describe_service(&clients.ecs, &params.cluster, &params.service).await?;
+    let service = ecs::describe_service(ecs, &params.cluster, &params.service).await?;
     check_service(&service)?;
     let current = service.task_definition().unwrap_or_default().to_owned();
 
     checkpoint.step(format!("describing task definition {current}"));
-    let (base, tags) = describe_task_definition(&clients.ecs, &current).await?;
+    let (base, tags) = ecs::describe_task_definition(ecs, &current).await?;
     let plan = taskdef::plan(&base, &updates)?;
+    let (timeout, timeout_note) = deployment::timeout_minutes(
+        params.timeout_minutes,
+        DEFAULT_TIMEOUT_MINUTES,
+        MAX_TIMEOUT_MINUTES,
+        service.deployment_configuration(),
+    );
+    let release = Release { params, plan: &plan, timeout, timeout_note, previous: None };
 
     if taskdef::registered_by(&tags, &job.id) {
         info!(task_definition = %current, "this job already registered the service's revision (a retry or duplicate delivery); not deploying again");
-        return Ok(adopt_current(&service, params, &plan, &current, "already deployed by this job"));
+        return adopt(clients, &service, &release, "already deployed by this job").await;
     }
     if !plan.changes_anything() && !params.force_new_deployment {
-        info!(task_definition = %current, "the service already runs these images; nothing to deploy");
-        return Ok(adopt_current(&service, params, &plan, &current, "the service already runs these images"));
+        checkpoint.step(format!("checking the current deployment of {target}"));
+        match last_deployment(clients, &service).await? {
+            Last::Ended { failed: None } => {
+                info!(task_definition = %current, "the service already runs these images; nothing to deploy");
+                return adopt(clients, &service, &release, "the service already runs these images").await;
+            }
+            Last::Running => {
+                return adopt(clients, &service, &release, "the service is already deploying these images").await;
+            }
+            Last::Ended { failed: Some(status) } => {
+                // A pipeline "Retry" after a failed deploy: deploy the wanted revision again.
+                info!(task_definition = %current, status = %status, "the service's last deployment did not succeed; deploying again");
+                checkpoint.step(format!("updating {target} (forcing a new deployment; ECS may have applied it)"));
+                let updated = ecs::update_service(ecs, &params.cluster, &params.service, &current, true).await?;
+                let headline = format!(
+                    "The service's last deployment of {} ended {status}; started a new deployment of it on {target}",
+                    short_arn(&current)
+                );
+                return started(clients, &updated, &release, &current, headline).await;
+            }
+        }
     }
 
-    let new_arn = if plan.changes_anything() {
-        checkpoint.step(format!("registering a new revision of {}", short_task_definition(&current)));
-        register(&clients.ecs, &base, &tags, &plan, &job.id).await?
+    let release = Release { previous: Some(current.clone()), ..release };
+    let (new_arn, ours) = if plan.changes_anything() {
+        checkpoint.step(format!("registering a new revision of {}", short_arn(&current)));
+        register_once(ecs, &base, &tags, &plan, &job.id).await?
     } else {
-        current.clone()
+        (current.clone(), true)
     };
+    if !ours {
+        // Another delivery of this job registered the revision: it may have updated the service too.
+        checkpoint.step(format!("describing {target}"));
+        let service = ecs::describe_service(ecs, &params.cluster, &params.service).await?;
+        if service.task_definition() == Some(new_arn.as_str()) {
+            info!(task_definition = %new_arn, "another delivery of this job already updated the service; following its deployment");
+            return adopt(clients, &service, &release, "deployed by another delivery of this job").await;
+        }
+    }
 
     checkpoint.step(format!("updating {target} to {new_arn} (ECS may have applied the update; check the service)"));
-    let updated = update_service(&clients.ecs, params, &new_arn).await?;
-    let deployment = primary_deployment(&updated, &new_arn);
-    info!(task_definition = %new_arn, deployment = deployment.unwrap_or("?"), "service updated");
-
+    let updated =
+        ecs::update_service(ecs, &params.cluster, &params.service, &new_arn, params.force_new_deployment).await?;
     let headline = if new_arn == current {
-        format!("Forced a new deployment of {} on {target}", short_task_definition(&new_arn))
+        format!("Forced a new deployment of {} on {target}", short_arn(&new_arn))
     } else {
-        format!(
-            "Registered {} (from {}) and updated {target}",
-            short_task_definition(&new_arn),
-            short_task_definition(&current)
-        )
+        format!("Registered {} (from {}) and updated {target}", short_arn(&new_arn), short_arn(&current))
     };
-    outcome(&updated, params, &plan, &new_arn, deployment, headline)
+    started(clients, &updated, &release, &new_arn, headline).await
 }
 
-/// When the service already runs the revision: follow its deployment if it is still rolling, else succeed.
-fn adopt_current(service: &Service, params: &Params, plan: &Plan, current: &str, why: &str) -> Outcome {
-    let deployment = primary_deployment(service, current);
-    let rolling = service.deployments().iter().any(|d| {
-        d.id() == deployment && d.rollout_state() == Some(&aws_sdk_ecs::types::DeploymentRolloutState::InProgress)
-    });
-    let headline = format!("Nothing new to deploy: {why} ({})", short_task_definition(current));
-    if params.wait && rolling {
-        outcome(service, params, plan, current, deployment, headline).unwrap_or_else(Outcome::Failed)
-    } else {
-        Outcome::Succeeded(success(&headline, plan, current, deployment))
+/// What every outcome of this deploy needs to know.
+struct Release<'a> {
+    params: &'a Params,
+    plan: &'a Plan,
+    timeout: u32,
+    timeout_note: Option<String>,
+    /// The revision the service ran before this deploy changed it (`None` when this deploy changed nothing).
+    previous: Option<String>,
+}
+
+/// Registers the plan's revision at most once per job: a revision this job already registered is reused,
+/// and when a concurrent delivery of the same job registered one at the same moment, the older one wins
+/// and ours is deregistered. Returns the revision and whether this delivery registered it.
+async fn register_once(
+    ecs: &aws_sdk_ecs::Client,
+    base: &TaskDefinition,
+    tags: &[Tag],
+    plan: &Plan,
+    job_id: &str,
+) -> Result<(String, bool), Error> {
+    let family = base.family().unwrap_or_default();
+    let current = u64::try_from(base.revision()).unwrap_or(0);
+    if let Some(found) = ecs::revisions_of_job(ecs, family, current, job_id, None).await?.into_iter().next() {
+        info!(task_definition = %found, "this job registered a revision already (an earlier attempt); reusing it");
+        return Ok((found, false));
+    }
+    let ours = ecs::register(ecs, base, tags, plan, job_id).await?;
+    let all = ecs::revisions_of_job(ecs, family, current, job_id, Some(&ours)).await?;
+    match all.into_iter().next() {
+        Some(winner) if winner != ours => {
+            warn!(ours = %ours, kept = %winner, "a concurrent delivery of this job registered a revision too; keeping the older one");
+            if let Err(e) = ecs::deregister(ecs, &ours).await {
+                warn!(error = %e, "could not deregister the duplicate revision");
+            }
+            Ok((winner, false))
+        }
+        _ => Ok((ours, true)),
     }
 }
 
-/// The report after the service points at `arn`: final when not waiting, else a continuation.
-fn outcome(
+/// How the service's current deployment ended, when nothing new is to be deployed.
+enum Last {
+    Running,
+    Ended { failed: Option<String> },
+}
+
+async fn last_deployment(clients: &Clients, service: &Service) -> Result<Last, Error> {
+    if let Some(arn) = service.current_service_deployment() {
+        let Some(sd) = ecs::describe_service_deployment(&clients.ecs, arn).await? else {
+            return Ok(Last::Ended { failed: None });
+        };
+        return Ok(match deployment::status(&sd) {
+            "SUCCESSFUL" => Last::Ended { failed: None },
+            status @ ("STOPPED"
+            | "ROLLBACK_SUCCESSFUL"
+            | "ROLLBACK_FAILED"
+            | "STOP_REQUESTED"
+            | "ROLLBACK_REQUESTED"
+            | "ROLLBACK_IN_PROGRESS") => Last::Ended { failed: Some(status.to_owned()) },
+            _ => Last::Running,
+        });
+    }
+    // Deployments created before service deployments existed: the PRIMARY deployment's rollout state.
+    let primary = service.deployments().iter().find(|d| d.status() == Some("PRIMARY"));
+    Ok(match primary.and_then(|d| d.rollout_state()) {
+        Some(DeploymentRolloutState::Failed) => Last::Ended { failed: Some("FAILED".into()) },
+        Some(DeploymentRolloutState::InProgress) => Last::Running,
+        _ => Last::Ended { failed: None },
+    })
+}
+
+/// The service already runs the revision: follow its current deployment when it is still going, else succeed.
+async fn adopt(clients: &Clients, service: &Service, release: &Release<'_>, why: &str) -> Result<Outcome, Error> {
+    let current = service.task_definition().unwrap_or_default();
+    let headline = format!("Nothing new to deploy: {why} ({})", short_arn(current));
+    let running = match service.current_service_deployment() {
+        Some(arn) => ecs::describe_service_deployment(&clients.ecs, arn)
+            .await?
+            .is_some_and(|sd| !matches!(deployment::status(&sd), "SUCCESSFUL")),
+        None => service
+            .deployments()
+            .iter()
+            .any(|d| d.status() == Some("PRIMARY") && d.rollout_state() != Some(&DeploymentRolloutState::Completed)),
+    };
+    if release.params.wait && running {
+        return started(clients, service, release, current, headline).await;
+    }
+    let deployment = ecs::primary_deployment(service, current);
+    Ok(Outcome::Succeeded(success(&headline, release, current, deployment, service.current_service_deployment())))
+}
+
+/// The report once the service points at `arn`: final when not waiting, else the token to follow.
+async fn started(
+    clients: &Clients,
     service: &Service,
-    params: &Params,
-    plan: &Plan,
+    release: &Release<'_>,
     arn: &str,
-    deployment: Option<&str>,
     headline: String,
 ) -> Result<Outcome, Error> {
-    if !params.wait {
-        return Ok(Outcome::Succeeded(success(&headline, plan, arn, deployment)));
+    let params = release.params;
+    let deployment = ecs::primary_deployment(service, arn).map(str::to_owned);
+    let mut sd = service.current_service_deployment().map(str::to_owned);
+    if sd.is_none() {
+        sd = ecs::find_service_deployment(&clients.ecs, &params.cluster, &params.service, arn, now()).await?;
     }
-    let deployment = deployment.ok_or_else(|| Error::NoPrimaryDeployment { service: params.service.clone() })?;
+    info!(task_definition = %arn, service_deployment = sd.as_deref().unwrap_or("?"), deployment = deployment.as_deref().unwrap_or("?"), "service updated");
+    if !params.wait {
+        return Ok(Outcome::Succeeded(success(&headline, release, arn, deployment.as_deref(), sd.as_deref())));
+    }
     let started_at = now();
-    let token = Token {
-        v: token::VERSION,
-        cluster: service.cluster_arn().unwrap_or(&params.cluster).to_owned(),
-        service: service.service_arn().unwrap_or(&params.service).to_owned(),
-        deployment_id: deployment.to_owned(),
-        task_definition_arn: arn.to_owned(),
-        started_at,
-        deadline: started_at + i64::from(params.timeout_minutes) * 60,
-        timeout_minutes: params.timeout_minutes,
-        polls: 0,
+    let deadline = started_at + i64::from(release.timeout) * 60;
+    let (token, following) = match (&sd, &deployment) {
+        (Some(sd), _) => {
+            let token = FollowToken {
+                v: token::VERSION,
+                targets: vec![Target {
+                    sd: sd.clone(),
+                    rev: short_arn(arn).to_owned(),
+                    prev: release.previous.as_deref().map(|p| short_arn(p).to_owned()),
+                    dep: deployment.clone(),
+                    stage: String::new(),
+                    weight: 0.0,
+                    since: started_at,
+                    pct: 0,
+                }],
+                started: started_at,
+                deadline,
+                timeout: release.timeout,
+                on_timeout: params.on_timeout,
+                polls: 0,
+            };
+            let strategy = deployment::strategy(service.deployment_configuration());
+            (token.encode()?, format!("following {strategy} service deployment {}", short_arn(sd)))
+        }
+        // No service deployment (older services, or a controller that reports none): DescribeServices.
+        (None, Some(id)) => {
+            let token = LegacyToken {
+                v: 1,
+                cluster: service.cluster_arn().unwrap_or(&params.cluster).to_owned(),
+                service: service.service_arn().unwrap_or(&params.service).to_owned(),
+                deployment_id: id.clone(),
+                task_definition_arn: arn.to_owned(),
+                started_at,
+                deadline,
+                timeout_minutes: release.timeout,
+                polls: 0,
+            };
+            (token.encode()?, format!("following deployment {id}"))
+        }
+        (None, None) => return Err(Error::NoPrimaryDeployment { service: params.service.clone() }),
     };
-    let summary = format!(
-        "{headline}; following deployment {deployment} (timeout {} min).\n{}",
-        params.timeout_minutes,
-        describe_plan(plan)
-    );
-    Ok(Outcome::InProgress(Progress { token: token.encode()?, summary, percent: 0, external_id: Some(arn.to_owned()) }))
+    let mut summary = format!("{headline}; {following} (timeout {} min).", release.timeout);
+    if let Some(note) = &release.timeout_note {
+        summary.push('\n');
+        summary.push_str(note);
+    }
+    summary.push('\n');
+    summary.push_str(&describe_plan(release.plan));
+    Ok(Outcome::InProgress(Progress { token, summary, percent: 0, external_id: Some(arn.to_owned()) }))
 }
 
-fn success(headline: &str, plan: &Plan, arn: &str, deployment: Option<&str>) -> Success {
+fn success(
+    headline: &str,
+    release: &Release<'_>,
+    arn: &str,
+    deployment: Option<&str>,
+    service_deployment: Option<&str>,
+) -> Success {
     let mut variables = task_definition_variables(arn);
     if let Some(id) = deployment {
         variables.push(("DeploymentId".into(), id.to_owned()));
     }
-    Success { summary: format!("{headline}.\n{}", describe_plan(plan)), external_id: Some(arn.to_owned()), variables }
+    if let Some(sd) = service_deployment {
+        variables.push(("ServiceDeploymentArn".into(), sd.to_owned()));
+    }
+    if let Some(previous) = &release.previous {
+        variables.push(("PreviousTaskDefinitionArn".into(), previous.clone()));
+    }
+    Success {
+        summary: format!("{headline}.\n{}", describe_plan(release.plan)),
+        external_id: Some(arn.to_owned()),
+        variables,
+    }
 }
 
 /// `TaskDefinitionArn`, `TaskDefinitionFamily`, `TaskDefinitionRevision`.
 pub fn task_definition_variables(arn: &str) -> Vec<(String, String)> {
-    let (family, revision) = taskdef::family_and_revision(arn);
+    let (family, revision) = family_and_revision(arn);
     vec![
         ("TaskDefinitionArn".into(), arn.to_owned()),
         ("TaskDefinitionFamily".into(), family),
@@ -166,28 +333,6 @@ async fn read_image_file(
     })
 }
 
-/// DescribeServices for one service; a missing service is a configuration error, not an empty answer.
-pub async fn describe_service(ecs: &aws_sdk_ecs::Client, cluster: &str, service: &str) -> Result<Service, Error> {
-    let out = ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send()
-        .await
-        .map_err(aws("DescribeServices", format!("service {service} in cluster {cluster}")))?;
-    if let Some(found) = out.services().first() {
-        return Ok(found.clone());
-    }
-    let reason = out
-        .failures()
-        .first()
-        .map(|f| {
-            format!("{}{}", f.reason().unwrap_or("MISSING"), f.detail().map(|d| format!(": {d}")).unwrap_or_default())
-        })
-        .unwrap_or_else(|| "ECS returned neither the service nor a failure".into());
-    Err(Error::ServiceMissing { cluster: cluster.to_owned(), service: service.to_owned(), reason })
-}
-
 fn check_service(service: &Service) -> Result<(), Error> {
     let name = service.service_name().unwrap_or("?").to_owned();
     match service.status() {
@@ -210,70 +355,4 @@ fn check_service(service: &Service) -> Result<(), Error> {
         });
     }
     Ok(())
-}
-
-async fn describe_task_definition(ecs: &aws_sdk_ecs::Client, arn: &str) -> Result<(TaskDefinition, Vec<Tag>), Error> {
-    let out = ecs
-        .describe_task_definition()
-        .task_definition(arn)
-        .include(TaskDefinitionField::Tags)
-        .send()
-        .await
-        .map_err(aws("DescribeTaskDefinition", format!("task definition {arn}")))?;
-    let tags = out.tags().to_vec();
-    let td = out.task_definition.ok_or_else(|| Error::Aws {
-        action: "DescribeTaskDefinition",
-        resource: format!("task definition {arn}"),
-        source: AwsError::unexpected(AwsErrorKind::Other, "the answer holds no task definition"),
-    })?;
-    match td.status().map(|s| s.as_str()) {
-        Some("ACTIVE") | None => Ok((td, tags)),
-        Some(status) => Err(Error::TaskDefinitionInactive { arn: arn.to_owned(), status: status.to_owned() }),
-    }
-}
-
-async fn register(
-    ecs: &aws_sdk_ecs::Client,
-    base: &TaskDefinition,
-    tags: &[Tag],
-    plan: &Plan,
-    job_id: &str,
-) -> Result<String, Error> {
-    let family = base.family().unwrap_or("?").to_owned();
-    let out = taskdef::register_request(ecs.register_task_definition(), base, tags, plan, job_id)
-        .send()
-        .await
-        .map_err(aws("RegisterTaskDefinition", format!("task definition family {family}")))?;
-    out.task_definition().and_then(|td| td.task_definition_arn()).map(str::to_owned).ok_or_else(|| Error::Aws {
-        action: "RegisterTaskDefinition",
-        resource: format!("task definition family {family}"),
-        source: AwsError::unexpected(AwsErrorKind::Other, "the answer holds no task definition ARN"),
-    })
-}
-
-async fn update_service(ecs: &aws_sdk_ecs::Client, params: &Params, arn: &str) -> Result<Service, Error> {
-    let out = ecs
-        .update_service()
-        .cluster(&params.cluster)
-        .service(&params.service)
-        .task_definition(arn)
-        .force_new_deployment(params.force_new_deployment)
-        .send()
-        .await
-        .map_err(aws("UpdateService", format!("service {} in cluster {}", params.service, params.cluster)))?;
-    Ok(out.service.unwrap_or_else(|| Service::builder().build()))
-}
-
-/// The id of the PRIMARY deployment, when it runs `arn`.
-fn primary_deployment<'a>(service: &'a Service, arn: &str) -> Option<&'a str> {
-    service
-        .deployments()
-        .iter()
-        .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(arn))
-        .and_then(|d| d.id())
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }

@@ -11,6 +11,7 @@ use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use crate::artifact::ArtifactError;
 use crate::event::{ArtifactChoiceError, EventError, InputArtifact, ParamsError};
 use crate::images::ImageFileError;
+use crate::text::truncate;
 use crate::token::TokenError;
 
 /// CodePipeline's `failureDetails.message` limit.
@@ -44,7 +45,10 @@ pub enum Error {
     TaskDefinitionInactive { arn: String, status: String },
     #[error("task definition {task_definition} has no container named {missing}; its containers are: {available}")]
     UnknownContainers { task_definition: String, missing: String, available: String },
-    #[error("UpdateService for {service} returned no PRIMARY deployment, so the rollout cannot be followed")]
+    #[error(
+        "UpdateService for {service} named no service deployment and no PRIMARY deployment, so the rollout cannot be \
+         followed"
+    )]
     NoPrimaryDeployment { service: String },
     #[error(transparent)]
     Token(#[from] TokenError),
@@ -101,6 +105,11 @@ impl Error {
         }
     }
 
+    /// Throttling, 5xx or a timeout after the SDK's retries: worth looking again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, Self::Aws { source, .. } if source.kind == AwsErrorKind::Unavailable)
+    }
+
     /// What the person reading the pipeline should do, when we know.
     pub fn fix(&self) -> Option<String> {
         match self {
@@ -129,7 +138,12 @@ impl Error {
                 AwsErrorKind::AccessDenied if action.starts_with("PutJob") => {
                     Some(format!("allow the function's role codepipeline:{action} on *"))
                 }
-                AwsErrorKind::AccessDenied => Some(format!("allow the function's role ecs:{action} on this resource")),
+                AwsErrorKind::AccessDenied => Some(format!(
+                    "allow the function's role ecs:{action} on this resource{}",
+                    template_statement(action)
+                        .map(|sid| format!(" (template.yaml grants it in the statement with Sid {sid})"))
+                        .unwrap_or_default()
+                )),
                 AwsErrorKind::Unavailable => Some(RETRY_STAGE.into()),
                 _ if source.code.as_deref() == Some("ClusterNotFoundException") => Some(
                     "check \"cluster\" in UserParameters: the cluster must exist in the function's account and region"
@@ -162,6 +176,20 @@ impl Error {
             text.push_str(&fix);
         }
         truncate(text, MAX_FAILURE_MESSAGE)
+    }
+}
+
+/// The template's IAM statement that grants an ECS action (README: the function's role).
+fn template_statement(action: &str) -> Option<&'static str> {
+    match action {
+        "DescribeServices" | "UpdateService" => Some("Services"),
+        "ListServiceDeployments" => Some("ListServiceDeployments"),
+        "DescribeServiceDeployments" | "StopServiceDeployment" => Some("ServiceDeployments"),
+        "DescribeServiceRevisions" => Some("ServiceRevisions"),
+        "DescribeTaskDefinition" | "RegisterTaskDefinition" | "ListTaskDefinitions" | "DeregisterTaskDefinition" => {
+            Some("TaskDefinitions")
+        }
+        _ => None,
     }
 }
 
@@ -315,19 +343,6 @@ fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>, tran
     }
 }
 
-/// At most `max` bytes, cut at a char boundary and marked.
-pub fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut cut = max - '…'.len_utf8();
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
-}
-
 impl From<EventError> for Error {
     fn from(e: EventError) -> Self {
         Self::Event(e)
@@ -373,12 +388,5 @@ mod tests {
         ] {
             assert_eq!(classify(code, message, status, transport), expected, "{code:?} {message:?} {status:?}");
         }
-    }
-
-    #[test]
-    fn truncation_respects_char_boundaries() {
-        assert_eq!(truncate("abc".into(), 5), "abc");
-        let cut = truncate("é".repeat(10), 8);
-        assert!(cut.len() <= 8 && cut.ends_with('…'), "{cut}");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
@@ -10,6 +10,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 
 use crate::checkpoint::Checkpoint;
 use crate::clients::Clients;
+use crate::clock::now_ms;
 use crate::error::Error;
 use crate::event::{self, EventError, Job, params};
 use crate::report::{self, Delivery, Outcome};
@@ -19,6 +20,8 @@ use crate::{deploy, follow};
 const REMEMBERED_JOBS: usize = 512;
 /// Time kept back from the Lambda deadline to deliver the report.
 const MAX_REPORT_RESERVE: Duration = Duration::from_secs(5);
+/// Time kept back from the Lambda deadline to answer Lambda itself after the report.
+const ANSWER_RESERVE: Duration = Duration::from_millis(250);
 
 /// The function: clients built once, and the jobs this process has answered.
 pub struct Handler {
@@ -44,7 +47,7 @@ impl Handler {
             Err(EventError::Malformed { job_id, problem }) => {
                 let span = info_span!("job", job_id = %job_id);
                 let error = EventError::Malformed { job_id: job_id.clone(), problem };
-                return self.answer(&job_id, Outcome::Failed(error.into())).instrument(span).await;
+                return self.answer(&job_id, Outcome::Failed(error.into()), deadline_ms).instrument(span).await;
             }
         };
         let span = info_span!("job", job_id = %job.id);
@@ -63,7 +66,7 @@ impl Handler {
                 }),
                 None => work.await,
             };
-            self.answer(&job.id, outcome).await
+            self.answer(&job.id, outcome, deadline_ms).await
         }
         .instrument(span)
         .await
@@ -80,12 +83,29 @@ impl Handler {
         result.unwrap_or_else(Outcome::Failed)
     }
 
-    /// Reports the outcome; remembers the job once CodePipeline has (or already had) an answer.
-    async fn answer(&self, job_id: &str, outcome: Outcome) -> Result<Value, Diagnostic> {
+    /// Reports the outcome, retries included, before the Lambda deadline; remembers the job once CodePipeline
+    /// has (or already had) an answer.
+    async fn answer(&self, job_id: &str, outcome: Outcome, deadline_ms: u64) -> Result<Value, Diagnostic> {
         if let Outcome::Failed(e) = &outcome {
             warn!(failure_type = ?e.kind(), message = %e.message(), "the job failed");
         }
-        match report::send(&self.clients.pipeline, job_id, &outcome).await {
+        let send = report::send(&self.clients.pipeline, job_id, &outcome);
+        let sent = match remaining(deadline_ms) {
+            Some(left) => match tokio::time::timeout(left.saturating_sub(ANSWER_RESERVE), send).await {
+                Ok(sent) => sent,
+                Err(_) => {
+                    error!(
+                        "CodePipeline did not take the report before the Lambda deadline; failing the invocation so that Lambda retries"
+                    );
+                    return Err(Diagnostic {
+                        error_type: "ReportNotDelivered".into(),
+                        error_message: "CodePipeline did not answer the report before the Lambda deadline".into(),
+                    });
+                }
+            },
+            None => send.await,
+        };
+        match sent {
             Ok(delivery) => {
                 self.remember(job_id);
                 let outcome = if delivery == Delivery::Delivered { outcome.label() } else { "not reported" };
@@ -111,12 +131,13 @@ impl Handler {
     }
 }
 
-/// Time for the work before the report must go out, from the invocation's deadline (ms since the epoch).
+/// Time left until the invocation's deadline (ms since the epoch; 0: no deadline known).
+fn remaining(deadline_ms: u64) -> Option<Duration> {
+    (deadline_ms != 0).then(|| Duration::from_millis(deadline_ms.saturating_sub(now_ms())))
+}
+
+/// Time for the work before the report must go out.
 fn budget(deadline_ms: u64) -> Option<Duration> {
-    if deadline_ms == 0 {
-        return None;
-    }
-    let now_ms = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
-    let remaining = Duration::from_millis(deadline_ms.saturating_sub(now_ms));
+    let remaining = remaining(deadline_ms)?;
     Some(remaining.saturating_sub(MAX_REPORT_RESERVE.min(remaining / 3)))
 }

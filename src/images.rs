@@ -161,7 +161,7 @@ pub fn pin(image: &str) -> Pin<'_> {
 }
 
 fn clip(s: &str) -> String {
-    crate::event::params::clip(s, 80)
+    crate::text::clip(s, 80)
 }
 
 impl fmt::Display for ImageUpdate {

@@ -5,19 +5,24 @@
 //! - [`artifact`]: reading the image file out of the artifact zip with ranged S3 reads
 //! - [`images`]: parsing `imagedefinitions.json` / `imageDetail.json`
 //! - [`taskdef`]: the new task definition revision (pure)
-//! - [`deploy`]: the first invocation's steps (read → describe → register → update)
-//! - [`follow`]: a continuation invocation's look at the rollout
-//! - [`rollout`]: judging a deployment and explaining a failed one (pure)
-//! - [`token`]: the continuation token
+//! - [`deploy`]: the first invocation's steps (read → describe → plan → register → update → hand over)
+//! - [`follow`]: a continuation invocation's look at the service deployment
+//! - [`deployment`]: judging one ECS service deployment, every strategy (pure)
+//! - [`rollout`]: judging a v1 token's deployment from DescribeServices; explaining a failure (pure)
+//! - [`ecs`]: every ECS call, each error wrapped with action and resource
+//! - [`token`]: the continuation token (v2, and v1 still read)
 //! - [`report`]: PutJobSuccessResult / PutJobFailureResult
 //! - [`error`]: one error type and its CodePipeline failure type
 //! - [`handler`]: one invocation, end to end; [`checkpoint`]: answering before the Lambda deadline
-//! - [`clients`], [`logging`]: process set-up
+//! - [`clients`], [`logging`]: process set-up; [`text`]: text and ARN helpers; [`clock`]: the clock
 
 pub mod artifact;
 pub mod checkpoint;
 pub mod clients;
+pub mod clock;
 pub mod deploy;
+pub mod deployment;
+pub mod ecs;
 pub mod error;
 pub mod event;
 pub mod follow;
@@ -27,6 +32,7 @@ pub mod logging;
 pub mod report;
 pub mod rollout;
 pub mod taskdef;
+pub mod text;
 pub mod token;
 
 pub use clients::Clients;

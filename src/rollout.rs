@@ -1,11 +1,13 @@
-//! Judging a rollout from one DescribeServices answer, and explaining a failed one. Pure.
+//! Judging a v1 token's rollout from one DescribeServices answer, and explaining any failed deployment with
+//! its stopped tasks and the service's events. Pure.
 
 use std::fmt::Write;
 
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, ServiceEvent, Task};
 use aws_smithy_types::DateTime;
 
-use crate::error::{MAX_FAILURE_MESSAGE, truncate};
+use crate::error::MAX_FAILURE_MESSAGE;
+use crate::text::{clip, short_arn, truncate};
 
 /// Where our deployment stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,16 +70,11 @@ fn describe_replacement(primary: Option<&Deployment>, what: &str) -> String {
         Some(p) => format!(
             "{what}; the service's PRIMARY deployment is now {} of {} (rollout {})",
             p.id().unwrap_or("(no id)"),
-            short_task_definition(p.task_definition().unwrap_or("(unknown)")),
+            short_arn(p.task_definition().unwrap_or("(unknown)")),
             p.rollout_state().map(|s| s.as_str()).unwrap_or("state unknown"),
         ),
         None => format!("{what}; the service has no PRIMARY deployment"),
     }
-}
-
-/// `arn:…:task-definition/web:42` → `web:42`.
-pub fn short_task_definition(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// What went wrong, most useful first, within CodePipeline's 5000-character failure message.
@@ -147,10 +144,6 @@ fn task_outcome(task: &Task) -> String {
         }
     }
     text
-}
-
-fn clip(s: &str, max: usize) -> String {
-    crate::event::params::clip(s, max)
 }
 
 #[cfg(test)]

@@ -158,12 +158,3 @@ fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
 fn arn_or_family(td: &TaskDefinition) -> String {
     td.task_definition_arn().or(td.family()).unwrap_or("(unnamed)").to_owned()
 }
-
-/// `arn:…:task-definition/web:42` → (`web`, `42`).
-pub fn family_and_revision(arn: &str) -> (String, String) {
-    let name = crate::rollout::short_task_definition(arn);
-    match name.rsplit_once(':') {
-        Some((family, revision)) => (family.to_owned(), revision.to_owned()),
-        None => (name.to_owned(), String::new()),
-    }
-}

@@ -1,29 +1,101 @@
-//! The continuation token: what a later invocation needs to judge the rollout this job started.
+//! The continuation token: a small versioned record of what a later invocation follows.
 //!
-//! Versioned JSON, at most 2048 characters (CodePipeline's limit). CodePipeline hands it back verbatim in the
-//! next job's `data.continuationToken`.
+//! JSON, at most 2048 characters (CodePipeline's limit); CodePipeline hands it back verbatim in the next
+//! job's `data.continuationToken`.
+//! - v2 (this version writes it): the service deployments to follow, by ARN (DescribeServiceDeployments).
+//! - v1 (the first release): one `ecs-svc/…` deployment judged from DescribeServices; still read, so that a
+//!   rollout started before an upgrade of the function is followed to its end.
 
 use serde::{Deserialize, Serialize};
 
-pub const VERSION: u32 = 1;
+use crate::deployment::Seen;
+
+pub const VERSION: u32 = 2;
 /// CodePipeline's limit for `continuationToken`.
 pub const MAX_LEN: usize = 2048;
 
+/// Any token this version reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Token {
+    V1(LegacyToken),
+    V2(FollowToken),
+}
+
+/// v2: what to follow, and the clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowToken {
+    pub v: u32,
+    /// One entry per service followed.
+    pub targets: Vec<Target>,
+    /// Seconds since the Unix epoch.
+    pub started: i64,
+    pub deadline: i64,
+    pub timeout: u32,
+    /// What to do when the deadline passes: rollback (StopServiceDeployment ROLLBACK) or leave.
+    #[serde(rename = "onTimeout")]
+    pub on_timeout: OnTimeout,
+    /// Continuation invocations so far.
+    pub polls: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Target {
+    /// The service deployment ARN (`…:service-deployment/<cluster>/<service>/<id>`).
+    pub sd: String,
+    /// `family:revision` being deployed, and the one the service ran before.
+    pub rev: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prev: Option<String>,
+    /// The `ecs-svc/…` deployment id (tasks' `startedBy`), for diagnostics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dep: Option<String>,
+    /// Stage and production weight at the last look, when first seen, and the highest percent reported.
+    #[serde(default)]
+    pub stage: String,
+    #[serde(default)]
+    pub weight: f64,
+    #[serde(default)]
+    pub since: i64,
+    #[serde(default)]
+    pub pct: i32,
+}
+
+impl Target {
+    pub fn seen(&self) -> Seen {
+        Seen { stage: self.stage.clone(), weight: self.weight, since: self.since, percent: self.pct }
+    }
+
+    pub fn remember(&mut self, seen: &Seen) {
+        self.stage = seen.stage.clone();
+        self.weight = seen.weight;
+        self.since = seen.since;
+        self.pct = seen.percent;
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    #[default]
+    Rollback,
+    Leave,
+}
+
+/// v1, as the first release wrote it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Token {
-    /// Format version; a token of another version is refused.
+pub struct LegacyToken {
     pub v: u32,
     pub cluster: String,
     pub service: String,
     /// The ECS deployment UpdateService started (`ecs-svc/…`).
     pub deployment_id: String,
     pub task_definition_arn: String,
-    /// Seconds since the Unix epoch.
     pub started_at: i64,
     pub deadline: i64,
     pub timeout_minutes: u32,
-    /// Continuation invocations so far.
     pub polls: u32,
 }
 
@@ -32,41 +104,67 @@ pub enum TokenError {
     #[error("the continuation token is not one this function wrote ({0}); start a new pipeline execution")]
     Unreadable(String),
     #[error(
-        "the continuation token has format version {0} but this function reads version {VERSION} (was the \
-         function replaced during a deployment?); start a new pipeline execution"
+        "the continuation token has format version {0} but this function reads versions 1 and {VERSION} (was the \
+         function replaced by another version during a deployment?); start a new pipeline execution"
     )]
     Version(u64),
     #[error(
-        "the continuation token would be {0} characters; CodePipeline allows {MAX_LEN} (shorten the cluster or service name)"
+        "the continuation token would be {0} characters; CodePipeline allows {MAX_LEN} (shorten the cluster, service \
+         or task definition family names)"
     )]
     TooLong(usize),
 }
 
-impl Token {
-    pub fn encode(&self) -> Result<String, TokenError> {
-        let text = serde_json::to_string(self).expect("a token always serializes");
-        if text.len() > MAX_LEN {
-            return Err(TokenError::TooLong(text.len()));
-        }
-        Ok(text)
+fn encode<T: Serialize>(value: &T) -> Result<String, TokenError> {
+    let text = serde_json::to_string(value).expect("a token always serializes");
+    if text.len() > MAX_LEN {
+        return Err(TokenError::TooLong(text.len()));
     }
+    Ok(text)
+}
 
+impl Token {
     pub fn decode(text: &str) -> Result<Self, TokenError> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|_| TokenError::Unreadable("not JSON".into()))?;
+        let unreadable = |e: serde_json::Error| TokenError::Unreadable(e.to_string());
         match value.get("v").map(|v| v.as_u64()) {
-            Some(Some(v)) if v == u64::from(VERSION) => {}
-            Some(Some(v)) => return Err(TokenError::Version(v)),
-            _ => return Err(TokenError::Unreadable("no version".into())),
+            Some(Some(1)) => {
+                let token: LegacyToken = serde_json::from_value(value).map_err(unreadable)?;
+                if token.deployment_id.is_empty() || token.cluster.is_empty() || token.service.is_empty() {
+                    return Err(TokenError::Unreadable("empty cluster, service or deployment".into()));
+                }
+                Ok(Self::V1(token))
+            }
+            Some(Some(2)) => {
+                let token: FollowToken = serde_json::from_value(value).map_err(unreadable)?;
+                if token.targets.is_empty() || token.targets.iter().any(|t| t.sd.is_empty() || t.rev.is_empty()) {
+                    return Err(TokenError::Unreadable("no service deployment to follow".into()));
+                }
+                Ok(Self::V2(token))
+            }
+            Some(Some(v)) => Err(TokenError::Version(v)),
+            _ => Err(TokenError::Unreadable("no version".into())),
         }
-        let token: Token = serde_json::from_value(value).map_err(|e| TokenError::Unreadable(e.to_string()))?;
-        if token.deployment_id.is_empty() || token.cluster.is_empty() || token.service.is_empty() {
-            return Err(TokenError::Unreadable("empty cluster, service or deployment".into()));
-        }
-        Ok(token)
+    }
+}
+
+impl FollowToken {
+    pub fn encode(&self) -> Result<String, TokenError> {
+        encode(self)
     }
 
-    /// The token for the next poll.
+    /// The token for the next look.
+    pub fn next(&self) -> Self {
+        Self { polls: self.polls.saturating_add(1), ..self.clone() }
+    }
+}
+
+impl LegacyToken {
+    pub fn encode(&self) -> Result<String, TokenError> {
+        encode(self)
+    }
+
     pub fn next(&self) -> Self {
         Self { polls: self.polls.saturating_add(1), ..self.clone() }
     }
@@ -76,9 +174,30 @@ impl Token {
 mod tests {
     use super::*;
 
-    pub(crate) fn sample() -> Token {
-        Token {
+    pub(crate) fn sample() -> FollowToken {
+        FollowToken {
             v: VERSION,
+            targets: vec![Target {
+                sd: "arn:aws:ecs:eu-west-1:111111111111:service-deployment/prod/web/AbCdEfGhIjKlMnOpQrStU".into(),
+                rev: "web:43".into(),
+                prev: Some("web:42".into()),
+                dep: Some("ecs-svc/1234567890123456789".into()),
+                stage: String::new(),
+                weight: 0.0,
+                since: 0,
+                pct: 0,
+            }],
+            started: 1_800_000_000,
+            deadline: 1_800_003_600,
+            timeout: 60,
+            on_timeout: OnTimeout::Rollback,
+            polls: 0,
+        }
+    }
+
+    fn legacy() -> LegacyToken {
+        LegacyToken {
+            v: 1,
             cluster: "arn:aws:ecs:eu-west-1:111111111111:cluster/prod".into(),
             service: "arn:aws:ecs:eu-west-1:111111111111:service/prod/web".into(),
             deployment_id: "ecs-svc/1234567890123456789".into(),
@@ -94,22 +213,37 @@ mod tests {
     fn round_trip() {
         let token = sample();
         let text = token.encode().unwrap();
-        assert!(text.starts_with(r#"{"v":1,"#), "{text}");
-        assert_eq!(Token::decode(&text).unwrap(), token);
+        assert!(text.starts_with(r#"{"v":2,"#), "{text}");
+        assert!(text.contains(r#""onTimeout":"rollback""#), "{text}");
+        assert_eq!(Token::decode(&text).unwrap(), Token::V2(token.clone()));
         assert_eq!(token.next().polls, 1);
     }
 
     #[test]
+    fn a_token_of_the_first_release_is_still_read() {
+        // Verbatim as the first release wrote it.
+        let text = r#"{"v":1,"cluster":"arn:aws:ecs:eu-west-1:111111111111:cluster/prod","service":"arn:aws:ecs:eu-west-1:111111111111:service/prod/web","deploymentId":"ecs-svc/1234567890123456789","taskDefinitionArn":"arn:aws:ecs:eu-west-1:111111111111:task-definition/web:43","startedAt":1800000000,"deadline":1800003600,"timeoutMinutes":60,"polls":0}"#;
+        assert_eq!(Token::decode(text).unwrap(), Token::V1(legacy()));
+        assert_eq!(legacy().encode().unwrap(), text);
+    }
+
+    #[test]
     fn longest_names_fit() {
+        // ECS allows 255 characters for cluster, service and family names.
         let long = "x".repeat(255);
-        let token = Token {
-            cluster: format!("arn:aws-us-gov:ecs:us-gov-west-1:111111111111:cluster/{long}"),
-            service: format!("arn:aws-us-gov:ecs:us-gov-west-1:111111111111:service/{long}/{long}"),
-            task_definition_arn: format!("arn:aws-us-gov:ecs:us-gov-west-1:111111111111:task-definition/{long}:99999"),
-            ..sample()
-        };
+        let mut token = sample();
+        token.targets[0].sd = format!(
+            "arn:aws-us-gov:ecs:us-gov-west-1:111111111111:service-deployment/{long}/{long}/AbCdEfGhIjKlMnOpQrStU"
+        );
+        token.targets[0].rev = format!("{long}:99999");
+        token.targets[0].prev = Some(format!("{long}:99998"));
+        token.targets[0].stage = "POST_PRODUCTION_TRAFFIC_SHIFT".into();
+        token.targets[0].weight = 33.3;
+        token.targets[0].pct = 99;
+        token.polls = u32::MAX;
         assert!(token.encode().unwrap().len() <= MAX_LEN);
-        let too_long = Token { cluster: "c".repeat(MAX_LEN), ..sample() };
+        let mut too_long = sample();
+        too_long.targets[0].sd = "c".repeat(MAX_LEN);
         assert!(matches!(too_long.encode(), Err(TokenError::TooLong(_))));
     }
 
@@ -121,10 +255,11 @@ mod tests {
             ("A continuation token if continuing job", "not JSON"),
             ("{}", "no version"),
             (r#"{"v":"1"}"#, "no version"),
-            (r#"{"v":2,"cluster":"c"}"#, "format version 2"),
+            (r#"{"v":3,"cluster":"c"}"#, "format version 3"),
             (r#"{"v":1,"cluster":"c"}"#, "missing field"),
+            (r#"{"v":2,"targets":[]}"#, "missing field"),
             (&good.replace(r#""polls":0"#, r#""polls":0,"extra":1"#), "unknown field"),
-            (&good.replace("ecs-svc/1234567890123456789", ""), "empty"),
+            (&good.replace("web:43", ""), "no service deployment"),
         ] {
             let message = Token::decode(text).unwrap_err().to_string();
             assert!(message.contains(expected), "{text}: {message}");

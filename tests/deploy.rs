@@ -13,13 +13,20 @@ use aws_smithy_mocks::mock;
 use aws_smithy_types::error::ErrorMetadata;
 use common::*;
 use ecs_deployer::taskdef::JOB_TAG;
-use ecs_deployer::token::Token;
+use ecs_deployer::token::{FollowToken, Token};
 use serde_json::json;
 
 const NO_WAIT: &str = r#"{"cluster":"demo","service":"web","wait":false}"#;
 
 fn error_meta(code: &str, message: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(message).build()
+}
+
+fn follow_token(text: &str) -> FollowToken {
+    match Token::decode(text).unwrap() {
+        Token::V2(token) => token,
+        other => panic!("{other:?}"),
+    }
 }
 
 #[tokio::test]
@@ -62,12 +69,16 @@ async fn a_job_becomes_one_revision_one_update_and_one_success() {
     assert_eq!(variables["TaskDefinitionFamily"], "web");
     assert_eq!(variables["TaskDefinitionRevision"], "8");
     assert_eq!(variables["DeploymentId"], NEW_DEPLOYMENT);
+    assert_eq!(variables["ServiceDeploymentArn"], NEW_SD_ARN);
+    assert_eq!(variables["PreviousTaskDefinitionArn"], TD_ARN);
 
     // The artifact was read with the job's artifact credentials, in one ranged GET; ECS with the function's.
     assert_eq!(sent.s3_signers.all(), vec![ARTIFACT_KEY_ID]);
     assert_eq!(sent.s3_ranges.lock().unwrap().clone(), vec!["bytes=-131072"]);
     let ecs_signers = sent.ecs_signers.all();
-    assert_eq!(ecs_signers.len(), 4);
+    // DescribeServices, DescribeTaskDefinition, ListTaskDefinitions before and after RegisterTaskDefinition
+    // (one revision per job, even for concurrent deliveries), UpdateService.
+    assert_eq!(ecs_signers.len(), 6);
     assert!(ecs_signers.iter().all(|k| k != ARTIFACT_KEY_ID && k != "unsigned"), "{ecs_signers:?}");
 
     let logs = logs.text();
@@ -178,14 +189,19 @@ async fn waiting_reports_a_continuation_token_for_the_new_primary_deployment() {
         .await
         .unwrap();
     let success = sent.only_success();
-    let token = Token::decode(success.continuation_token().expect("a continuation token")).unwrap();
-    assert_eq!(token.deployment_id, NEW_DEPLOYMENT);
-    assert_eq!(token.task_definition_arn, NEW_TD_ARN);
-    assert_eq!((token.cluster.as_str(), token.service.as_str()), (CLUSTER_ARN, SERVICE_ARN));
-    assert_eq!(token.deadline - token.started_at, 15 * 60);
+    let token = follow_token(success.continuation_token().expect("a continuation token"));
+    let target = &token.targets[0];
+    assert_eq!(target.sd, NEW_SD_ARN, "the service deployment UpdateService named");
+    assert_eq!(target.dep.as_deref(), Some(NEW_DEPLOYMENT));
+    assert_eq!((target.rev.as_str(), target.prev.as_deref()), ("web:8", Some("web:7")));
+    assert_eq!(token.deadline - token.started, 15 * 60);
     let details = success.execution_details().unwrap();
     assert_eq!(details.percent_complete(), Some(0));
-    assert!(details.summary().unwrap().contains("following deployment ecs-svc/2000000000000000002 (timeout 15 min)"));
+    let summary = details.summary().unwrap();
+    assert!(
+        summary.contains("following ROLLING service deployment NewNewNewNewNewNewNew (timeout 15 min)"),
+        "{summary}"
+    );
     assert!(success.output_variables().is_none(), "output variables only go on the final report");
 }
 
@@ -227,18 +243,22 @@ async fn several_containers_and_a_floating_tag_warning() {
 async fn a_retry_after_the_deploy_does_not_deploy_again() {
     // The service already runs the revision this job registered (its report was lost): report, nothing else.
     let tags = vec![Tag::builder().key(JOB_TAG).value(JOB_ID).build()];
-    let rolling = service(
-        NEW_TD_ARN,
-        vec![deployment(NEW_DEPLOYMENT, "PRIMARY", NEW_TD_ARN, DeploymentRolloutState::InProgress, 1, 2)],
+    let rolling = with(
+        service(
+            NEW_TD_ARN,
+            vec![deployment(NEW_DEPLOYMENT, "PRIMARY", NEW_TD_ARN, DeploymentRolloutState::InProgress, 1, 2)],
+        ),
+        |s| s.current_service_deployment = Some(NEW_SD_ARN.into()),
     );
     let mut td = task_definition(&[("web", NEW_IMAGE)]);
     td.task_definition_arn = Some(NEW_TD_ARN.into());
-    let world = World { service: rolling, task_definition: td, tags, ..World::default() };
+    let service_deployments = vec![service_deployment("ROLLING", "IN_PROGRESS", "SCALE_UP", 1, 0.0)];
+    let world = World { service: rolling, task_definition: td, tags, service_deployments, ..World::default() };
     let (handler, sent) = world.handler();
     handler.handle(invocation(deploy_event(r#"{"cluster":"demo","service":"web"}"#))).await.unwrap();
     assert!(sent.registered().is_empty() && sent.updated().is_empty());
-    let token = Token::decode(sent.only_success().continuation_token().unwrap()).unwrap();
-    assert_eq!(token.deployment_id, NEW_DEPLOYMENT, "follows the deployment it started the first time");
+    let token = follow_token(sent.only_success().continuation_token().unwrap());
+    assert_eq!(token.targets[0].sd, NEW_SD_ARN, "follows the deployment it started the first time");
 }
 
 #[tokio::test]

@@ -117,7 +117,7 @@ impl<S: ByteSource> Reader<'_, S> {
                 } else if nested_suffix.as_ref().is_some_and(|s| name.ends_with(s.as_str())) && is_safe_path(&name) {
                     nested.push(entry);
                 } else if shown.len() < NAMES_SHOWN {
-                    shown.insert(crate::event::params::clip(&name, 100));
+                    shown.insert(crate::text::clip(&name, 100));
                 }
             })?;
             offset = chunk_end;

@@ -5,6 +5,9 @@
 
 use serde_json::{Map, Value};
 
+use crate::text::clip;
+pub use crate::token::OnTimeout;
+
 /// The file name used when `fileName` is not given.
 pub const DEFAULT_FILE_NAME: &str = "imagedefinitions.json";
 /// The name CodePipeline's ECR source action and CodeDeploy blue/green use for a single-image file.
@@ -16,8 +19,17 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 8] =
-    ["cluster", "service", "artifact", "fileName", "containerName", "wait", "timeoutMinutes", "forceNewDeployment"];
+pub const KEYS: [&str; 9] = [
+    "cluster",
+    "service",
+    "artifact",
+    "fileName",
+    "containerName",
+    "wait",
+    "timeoutMinutes",
+    "onTimeout",
+    "forceNewDeployment",
+];
 
 /// Keys of CodePipeline's built-in "Amazon ECS" action, which people migrating from it will type.
 const BUILT_IN_ACTION_KEYS: [(&str, &str); 4] = [
@@ -37,7 +49,9 @@ pub struct Params {
     pub file_name: String,
     pub container_name: Option<String>,
     pub wait: bool,
-    pub timeout_minutes: u32,
+    /// `None`: the default, or longer when the service's deployment strategy bakes longer.
+    pub timeout_minutes: Option<u32>,
+    pub on_timeout: OnTimeout,
     pub force_new_deployment: bool,
 }
 
@@ -78,6 +92,7 @@ pub fn parse(raw: Option<&str>) -> Result<Params, ParamsError> {
         container_name: fields.optional_name("containerName")?,
         wait: fields.bool("wait", true)?,
         timeout_minutes: fields.timeout_minutes()?,
+        on_timeout: fields.on_timeout()?,
         force_new_deployment: fields.bool("forceNewDeployment", false)?,
     };
     params.check_container_name()?;
@@ -162,10 +177,21 @@ impl Fields<'_> {
         }
     }
 
-    fn timeout_minutes(&self) -> Result<u32, ParamsError> {
+    fn on_timeout(&self) -> Result<OnTimeout, ParamsError> {
+        match self.string("onTimeout")? {
+            None | Some("rollback") => Ok(OnTimeout::Rollback),
+            Some("leave") => Ok(OnTimeout::Leave),
+            Some(other) => Err(invalid(
+                "onTimeout",
+                format!("must be \"rollback\" (the default) or \"leave\", not {:?}", clip(other, 64)),
+            )),
+        }
+    }
+
+    fn timeout_minutes(&self) -> Result<Option<u32>, ParamsError> {
         const KEY: &str = "timeoutMinutes";
         let Some(value) = self.0.get(KEY) else {
-            return Ok(DEFAULT_TIMEOUT_MINUTES);
+            return Ok(None);
         };
         let Some(n) =
             value.as_u64().or_else(|| value.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0).map(|f| f as u64))
@@ -173,7 +199,7 @@ impl Fields<'_> {
             return Err(wrong_type(KEY, "a whole number of minutes from 1 to 1440", value));
         };
         match u32::try_from(n) {
-            Ok(n @ 1..=MAX_TIMEOUT_MINUTES) => Ok(n),
+            Ok(n @ 1..=MAX_TIMEOUT_MINUTES) => Ok(Some(n)),
             _ => Err(invalid(KEY, format!("must be from 1 to {MAX_TIMEOUT_MINUTES} minutes, not {n}"))),
         }
     }
@@ -235,14 +261,6 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// At most `max` chars of `s`, marked when cut (keeps hostile input out of messages).
-pub(crate) fn clip(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        None => s.to_owned(),
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,7 +285,8 @@ mod tests {
                 file_name: DEFAULT_FILE_NAME.into(),
                 container_name: None,
                 wait: true,
-                timeout_minutes: 60,
+                timeout_minutes: None,
+                on_timeout: OnTimeout::Rollback,
                 force_new_deployment: false,
             }
         );
@@ -277,13 +296,14 @@ mod tests {
     fn every_key() {
         let p = ok(
             r#"{"cluster":"arn:aws:ecs:eu-west-1:111111111111:cluster/prod","service":"web","artifact":"BuildOutput",
-            "fileName":"out/imageDetail.json","containerName":"app","wait":false,"timeoutMinutes":1440,"forceNewDeployment":true}"#,
+            "fileName":"out/imageDetail.json","containerName":"app","wait":false,"timeoutMinutes":1440,"onTimeout":"leave","forceNewDeployment":true}"#,
         );
         assert_eq!(p.artifact.as_deref(), Some("BuildOutput"));
         assert_eq!(p.file_name, "out/imageDetail.json");
         assert_eq!(p.container_name.as_deref(), Some("app"));
         assert!(!p.wait && p.force_new_deployment);
-        assert_eq!(p.timeout_minutes, 1440);
+        assert_eq!(p.timeout_minutes, Some(1440));
+        assert_eq!(p.on_timeout, OnTimeout::Leave);
     }
 
     #[test]
@@ -310,6 +330,11 @@ mod tests {
             (r#"{"cluster":"p","service":"w","timeoutMinutes":-5}"#, "must be a whole number"),
             (r#"{"cluster":"p","service":"w","timeoutMinutes":2.5}"#, "must be a whole number"),
             (r#"{"cluster":"p","service":"w","timeoutMinutes":"30"}"#, "not the string \"30\""),
+            (
+                r#"{"cluster":"p","service":"w","onTimeout":"stop"}"#,
+                "\"onTimeout\" must be \"rollback\" (the default) or \"leave\", not \"stop\"",
+            ),
+            (r#"{"cluster":"p","service":"w","onTimeout":false}"#, "\"onTimeout\" must be a string"),
             (r#"{"cluster":"p","service":"w","fileName":"../x.json"}"#, "\"fileName\" must be a relative path"),
             (r#"{"cluster":"p","service":"w","fileName":"/x.json"}"#, "must be a relative path"),
             (r#"{"cluster":"p","service":"w","fileName":"imageDetail.json"}"#, "\"containerName\" is required"),

@@ -8,15 +8,20 @@ use std::time::Duration;
 
 use aws_sdk_codepipeline::operation::put_job_failure_result::{PutJobFailureResultInput, PutJobFailureResultOutput};
 use aws_sdk_codepipeline::operation::put_job_success_result::{PutJobSuccessResultInput, PutJobSuccessResultOutput};
+use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
+use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::register_task_definition::{RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput};
+use aws_sdk_ecs::operation::stop_service_deployment::{StopServiceDeploymentInput, StopServiceDeploymentOutput};
 use aws_sdk_ecs::operation::update_service::{UpdateServiceInput, UpdateServiceOutput};
 use aws_sdk_ecs::types::{
-    ContainerDefinition, Deployment, DeploymentRolloutState, Service, ServiceEvent, Tag, Task, TaskDefinition,
-    TaskDefinitionStatus,
+    ContainerDefinition, ContainerImage, Deployment, DeploymentConfiguration, DeploymentRolloutState,
+    DeploymentStrategy, Service, ServiceDeployment, ServiceDeploymentLifecycleStage, ServiceDeploymentStatus,
+    ServiceEvent, ServiceRevision, ServiceRevisionSummary, Tag, Task, TaskDefinition, TaskDefinitionStatus,
 };
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
@@ -47,6 +52,11 @@ pub const OLD_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:11
 pub const NEW_IMAGE: &str = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222222";
 pub const OLD_DEPLOYMENT: &str = "ecs-svc/1000000000000000001";
 pub const NEW_DEPLOYMENT: &str = "ecs-svc/2000000000000000002";
+pub const OLD_SD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/demo/web/OldOldOldOldOldOldOld";
+pub const NEW_SD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-deployment/demo/web/NewNewNewNewNewNewNew";
+pub const NEW_REVISION_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/demo/web/2000000000000000002";
+pub const OLD_REVISION_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/demo/web/1000000000000000001";
+pub const DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
 
 /// A sample event from `events/`.
 pub fn sample_event(name: &str) -> Value {
@@ -157,6 +167,8 @@ pub struct Sent {
     pub successes: Arc<Mutex<Vec<PutJobSuccessResultInput>>>,
     pub failures: Arc<Mutex<Vec<PutJobFailureResultInput>>>,
     pub s3_ranges: Arc<Mutex<Vec<String>>>,
+    pub stopped: Arc<Mutex<Vec<StopServiceDeploymentInput>>>,
+    pub deregistered: Arc<Mutex<Vec<String>>>,
     /// The access key id that signed each S3 request, and each ECS request.
     pub s3_signers: Signers,
     pub ecs_signers: Signers,
@@ -168,6 +180,9 @@ impl Sent {
     }
     pub fn updated(&self) -> Vec<UpdateServiceInput> {
         self.updated.lock().unwrap().clone()
+    }
+    pub fn stopped(&self) -> Vec<StopServiceDeploymentInput> {
+        self.stopped.lock().unwrap().clone()
     }
     pub fn successes(&self) -> Vec<PutJobSuccessResultInput> {
         self.successes.lock().unwrap().clone()
@@ -229,6 +244,10 @@ pub struct World {
     pub tags: Vec<Tag>,
     /// Answers to DescribeServices on continuation invocations (the last repeats).
     pub rollout: Vec<Service>,
+    /// Answers to DescribeServiceDeployments (the last repeats).
+    pub service_deployments: Vec<ServiceDeployment>,
+    /// ListTaskDefinitions' answer (newest first).
+    pub revisions: Vec<String>,
     pub stopped_tasks: Vec<Task>,
     /// Rules tried before the standard ones (faults, odd answers).
     pub overrides: Vec<Op>,
@@ -255,6 +274,8 @@ impl Default for World {
             ]),
             tags: vec![Tag::builder().key("team").value("payments").build()],
             rollout: Vec::new(),
+            service_deployments: Vec::new(),
+            revisions: vec![TD_ARN.into()],
             stopped_tasks: Vec::new(),
             overrides: Vec::new(),
             ecs_delay: None,
@@ -323,7 +344,53 @@ impl World {
                 d.status = Some("ACTIVE".into());
                 d
             }));
-            UpdateServiceOutput::builder().service(service_with(&base, &td, deployments)).build()
+            let mut service = service_with(&base, &td, deployments);
+            service.current_service_deployment = Some(NEW_SD_ARN.into());
+            UpdateServiceOutput::builder().service(service).build()
+        }));
+        let revisions = self.revisions.clone();
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::list_task_definitions).then_output(move || {
+            ListTaskDefinitionsOutput::builder().set_task_definition_arns(Some(revisions.clone())).build()
+        }));
+        let deregistered = sent.deregistered.clone();
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::deregister_task_definition).then_compute_output(move |req| {
+            deregistered.lock().unwrap().push(req.task_definition().unwrap_or_default().to_owned());
+            aws_sdk_ecs::operation::deregister_task_definition::DeregisterTaskDefinitionOutput::builder().build()
+        }));
+        for (i, answer) in self.service_deployments.iter().enumerate() {
+            let answer = answer.clone();
+            let rule = mock!(aws_sdk_ecs::Client::describe_service_deployments).sequence().output(move || {
+                DescribeServiceDeploymentsOutput::builder().service_deployments(answer.clone()).build()
+            });
+            let last = i + 1 == self.service_deployments.len();
+            ecs_rules.push(if last { rule.repeatedly().build() } else { rule.build() });
+        }
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::describe_service_revisions).then_compute_output(|req| {
+            let revisions = req
+                .service_revision_arns()
+                .iter()
+                .map(|arn| {
+                    ServiceRevision::builder()
+                        .service_revision_arn(arn)
+                        .task_definition(NEW_TD_ARN)
+                        .container_images(
+                            ContainerImage::builder()
+                                .container_name("web")
+                                .image(NEW_IMAGE)
+                                .image_digest(DIGEST)
+                                .build(),
+                        )
+                        .build()
+                })
+                .collect();
+            DescribeServiceRevisionsOutput::builder().set_service_revisions(Some(revisions)).build()
+        }));
+        let stops = sent.stopped.clone();
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::stop_service_deployment).then_compute_output(move |req| {
+            stops.lock().unwrap().push(req.clone());
+            StopServiceDeploymentOutput::builder()
+                .service_deployment_arn(req.service_deployment_arn().unwrap_or_default())
+                .build()
         }));
         let stopped = self.stopped_tasks.clone();
         let arns: Vec<String> = stopped.iter().filter_map(|t| t.task_arn().map(str::to_owned)).collect();
@@ -364,6 +431,40 @@ impl World {
         let pipeline = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, &pipeline_rules);
         (Handler::new(Clients::from_parts(ecs, pipeline, s3.config().clone())), sent)
     }
+}
+
+/// A service deployment of `web:8` replacing `web:7`, as DescribeServiceDeployments shows it.
+pub fn service_deployment(
+    strategy: &str,
+    status: &str,
+    stage: &str,
+    running: i32,
+    production: f64,
+) -> ServiceDeployment {
+    ServiceDeployment::builder()
+        .service_deployment_arn(NEW_SD_ARN)
+        .service_arn(SERVICE_ARN)
+        .cluster_arn(CLUSTER_ARN)
+        .status(ServiceDeploymentStatus::from(status))
+        .lifecycle_stage(ServiceDeploymentLifecycleStage::from(stage))
+        .deployment_configuration(
+            DeploymentConfiguration::builder()
+                .strategy(DeploymentStrategy::from(strategy))
+                .bake_time_in_minutes(10)
+                .build(),
+        )
+        .target_service_revision(
+            ServiceRevisionSummary::builder()
+                .arn(NEW_REVISION_ARN)
+                .requested_task_count(4)
+                .running_task_count(running)
+                .requested_production_traffic_weight(production)
+                .build(),
+        )
+        .source_service_revisions(
+            ServiceRevisionSummary::builder().arn(OLD_REVISION_ARN).requested_task_count(0).build(),
+        )
+        .build()
 }
 
 /// `value` changed by `change` (SDK types are non-exhaustive: no struct update syntax).

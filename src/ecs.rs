@@ -1,0 +1,258 @@
+//! Every ECS call the function makes, each wrapping its error with the action and the resource.
+
+use aws_sdk_ecs::Client;
+use aws_sdk_ecs::types::{
+    CreatedAt, DesiredStatus, Service, ServiceDeployment, ServiceRevision, SortOrder, StopServiceDeploymentStopType,
+    Tag, Task, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
+};
+use aws_smithy_types::DateTime;
+
+use crate::error::{AwsError, AwsErrorKind, Error, aws};
+use crate::taskdef::{self, Plan};
+use crate::text::{family_and_revision, short_arn};
+
+fn unexpected(action: &'static str, resource: impl Into<String>, what: &str) -> Error {
+    Error::Aws { action, resource: resource.into(), source: AwsError::unexpected(AwsErrorKind::Other, what) }
+}
+
+/// DescribeServices for one service; a missing service is a configuration error, not an empty answer.
+pub async fn describe_service(ecs: &Client, cluster: &str, service: &str) -> Result<Service, Error> {
+    let out = ecs
+        .describe_services()
+        .cluster(cluster)
+        .services(service)
+        .send()
+        .await
+        .map_err(aws("DescribeServices", format!("service {service} in cluster {cluster}")))?;
+    if let Some(found) = out.services().first() {
+        return Ok(found.clone());
+    }
+    let reason = out
+        .failures()
+        .first()
+        .map(|f| {
+            format!("{}{}", f.reason().unwrap_or("MISSING"), f.detail().map(|d| format!(": {d}")).unwrap_or_default())
+        })
+        .unwrap_or_else(|| "ECS returned neither the service nor a failure".into());
+    Err(Error::ServiceMissing { cluster: cluster.to_owned(), service: service.to_owned(), reason })
+}
+
+/// DescribeTaskDefinition with its tags; a retired revision is refused.
+pub async fn describe_task_definition(ecs: &Client, arn: &str) -> Result<(TaskDefinition, Vec<Tag>), Error> {
+    let out = ecs
+        .describe_task_definition()
+        .task_definition(arn)
+        .include(TaskDefinitionField::Tags)
+        .send()
+        .await
+        .map_err(aws("DescribeTaskDefinition", format!("task definition {arn}")))?;
+    let tags = out.tags().to_vec();
+    let td = out.task_definition.ok_or_else(|| {
+        unexpected("DescribeTaskDefinition", format!("task definition {arn}"), "the answer holds no task definition")
+    })?;
+    match td.status() {
+        Some(TaskDefinitionStatus::Active) | None => Ok((td, tags)),
+        Some(status) => Err(Error::TaskDefinitionInactive { arn: arn.to_owned(), status: status.as_str().to_owned() }),
+    }
+}
+
+/// The family's newest revisions, newest first (ListTaskDefinitions sorted DESC).
+pub async fn newest_revisions(ecs: &Client, family: &str, count: i32) -> Result<Vec<String>, Error> {
+    let out = ecs
+        .list_task_definitions()
+        .family_prefix(family)
+        .sort(SortOrder::Desc)
+        .max_results(count)
+        .send()
+        .await
+        .map_err(aws("ListTaskDefinitions", format!("task definition family {family}")))?;
+    // familyPrefix matches other families that start with the same letters: keep this family's own.
+    Ok(out.task_definition_arns().iter().filter(|arn| family_and_revision(arn).0 == family).cloned().collect())
+}
+
+/// The revisions of `family` newer than `after` (a revision number) that `job_id` registered, oldest first.
+/// `known` is one we know the job registered (not described again).
+pub async fn revisions_of_job(
+    ecs: &Client,
+    family: &str,
+    after: u64,
+    job_id: &str,
+    known: Option<&str>,
+) -> Result<Vec<String>, Error> {
+    let newer: Vec<String> = newest_revisions(ecs, family, 10)
+        .await?
+        .into_iter()
+        .filter(|arn| family_and_revision(arn).1.parse::<u64>().is_ok_and(|r| r > after))
+        .collect();
+    let mut found = Vec::new();
+    for arn in newer.into_iter().rev() {
+        if Some(arn.as_str()) == known {
+            found.push(arn);
+            continue;
+        }
+        match describe_task_definition(ecs, &arn).await {
+            Ok((_, tags)) if taskdef::registered_by(&tags, job_id) => found.push(arn),
+            Ok(_) | Err(Error::TaskDefinitionInactive { .. }) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(found)
+}
+
+/// RegisterTaskDefinition of the plan's revision; returns its ARN.
+pub async fn register(
+    ecs: &Client,
+    base: &TaskDefinition,
+    tags: &[Tag],
+    plan: &Plan,
+    job_id: &str,
+) -> Result<String, Error> {
+    let family = base.family().unwrap_or("?").to_owned();
+    let resource = format!("task definition family {family}");
+    let out = taskdef::register_request(ecs.register_task_definition(), base, tags, plan, job_id)
+        .send()
+        .await
+        .map_err(aws("RegisterTaskDefinition", resource.clone()))?;
+    out.task_definition()
+        .and_then(|td| td.task_definition_arn())
+        .map(str::to_owned)
+        .ok_or_else(|| unexpected("RegisterTaskDefinition", resource, "the answer holds no task definition ARN"))
+}
+
+/// DeregisterTaskDefinition (a duplicate registered by a concurrent delivery of the same job).
+pub async fn deregister(ecs: &Client, arn: &str) -> Result<(), Error> {
+    ecs.deregister_task_definition()
+        .task_definition(arn)
+        .send()
+        .await
+        .map_err(aws("DeregisterTaskDefinition", format!("task definition {arn}")))?;
+    Ok(())
+}
+
+/// UpdateService to `arn`.
+pub async fn update_service(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    arn: &str,
+    force: bool,
+) -> Result<Service, Error> {
+    let out = ecs
+        .update_service()
+        .cluster(cluster)
+        .service(service)
+        .task_definition(arn)
+        .force_new_deployment(force)
+        .send()
+        .await
+        .map_err(aws("UpdateService", format!("service {service} in cluster {cluster}")))?;
+    Ok(out.service.unwrap_or_else(|| Service::builder().build()))
+}
+
+/// The id (`ecs-svc/…`) of the PRIMARY deployment, when it runs `arn`.
+pub fn primary_deployment<'a>(service: &'a Service, arn: &str) -> Option<&'a str> {
+    service
+        .deployments()
+        .iter()
+        .find(|d| d.status() == Some("PRIMARY") && d.task_definition() == Some(arn))
+        .and_then(|d| d.id())
+}
+
+/// The service deployment that runs `arn` and was created at or after `since`, found with
+/// ListServiceDeployments and DescribeServiceRevisions (when UpdateService's answer did not name it).
+pub async fn find_service_deployment(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+    arn: &str,
+    since: i64,
+) -> Result<Option<String>, Error> {
+    let resource = format!("service {service} in cluster {cluster}");
+    let out = ecs
+        .list_service_deployments()
+        .cluster(cluster)
+        .service(service)
+        .created_at(CreatedAt::builder().after(DateTime::from_secs(since - 60)).build())
+        .send()
+        .await
+        .map_err(aws("ListServiceDeployments", resource.clone()))?;
+    let briefs = out.service_deployments();
+    let revisions: Vec<String> =
+        briefs.iter().filter_map(|b| b.target_service_revision_arn()).map(str::to_owned).collect();
+    if revisions.is_empty() {
+        return Ok(None);
+    }
+    let described = describe_service_revisions(ecs, &revisions).await?;
+    Ok(briefs
+        .iter()
+        .find(|b| {
+            described.iter().any(|r| {
+                r.service_revision_arn() == b.target_service_revision_arn() && r.task_definition() == Some(arn)
+            })
+        })
+        .and_then(|b| b.service_deployment_arn())
+        .map(str::to_owned))
+}
+
+/// DescribeServiceDeployments for one ARN: `Ok(None)` when ECS no longer knows it.
+pub async fn describe_service_deployment(ecs: &Client, arn: &str) -> Result<Option<ServiceDeployment>, Error> {
+    let out = ecs
+        .describe_service_deployments()
+        .service_deployment_arns(arn)
+        .send()
+        .await
+        .map_err(aws("DescribeServiceDeployments", format!("service deployment {}", short_arn(arn))))?;
+    Ok(out.service_deployments().iter().find(|d| d.service_deployment_arn() == Some(arn)).cloned())
+}
+
+/// DescribeServiceRevisions (ECS takes at most 20 ARNs a call).
+pub async fn describe_service_revisions(ecs: &Client, arns: &[String]) -> Result<Vec<ServiceRevision>, Error> {
+    let mut revisions = Vec::new();
+    for chunk in arns.chunks(20) {
+        let out = ecs
+            .describe_service_revisions()
+            .set_service_revision_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws("DescribeServiceRevisions", format!("service revision {}", short_arn(&chunk[0]))))?;
+        revisions.extend(out.service_revisions().iter().cloned());
+    }
+    Ok(revisions)
+}
+
+/// StopServiceDeployment with `stopType` ROLLBACK.
+pub async fn roll_back(ecs: &Client, arn: &str) -> Result<(), Error> {
+    ecs.stop_service_deployment()
+        .service_deployment_arn(arn)
+        .stop_type(StopServiceDeploymentStopType::Rollback)
+        .send()
+        .await
+        .map_err(aws("StopServiceDeployment", format!("service deployment {}", short_arn(arn))))?;
+    Ok(())
+}
+
+/// A deployment's stopped tasks, where ECS still has them; problems become notes, never the verdict.
+pub async fn stopped_tasks(ecs: &Client, cluster: &str, deployment: &str) -> (Vec<Task>, Vec<String>) {
+    let listed = ecs
+        .list_tasks()
+        .cluster(cluster)
+        .started_by(deployment)
+        .desired_status(DesiredStatus::Stopped)
+        .send()
+        .await
+        .map_err(aws("ListTasks", format!("stopped tasks of {deployment}")));
+    let arns = match listed {
+        Ok(out) => out.task_arns().iter().take(10).cloned().collect::<Vec<_>>(),
+        Err(e) => return (Vec::new(), vec![format!("stopped tasks unavailable: {e}")]),
+    };
+    if arns.is_empty() {
+        return (Vec::new(), vec!["ECS lists no stopped tasks for this deployment".into()]);
+    }
+    match ecs.describe_tasks().cluster(cluster).set_tasks(Some(arns)).send().await {
+        Ok(out) => (out.tasks().to_vec(), Vec::new()),
+        Err(e) => {
+            let e: Error = aws("DescribeTasks", format!("stopped tasks of {deployment}"))(e);
+            (Vec::new(), vec![format!("stopped task details unavailable: {e}")])
+        }
+    }
+}
