@@ -253,6 +253,8 @@ pub struct World {
     pub overrides: Vec<Op>,
     /// Delay every ECS answer by this much (tokio time).
     pub ecs_delay: Option<Duration>,
+    /// Delay every CodePipeline answer by this much (tokio time).
+    pub pipeline_delay: Option<Duration>,
 }
 
 /// A rule for one of the three services.
@@ -279,6 +281,7 @@ impl Default for World {
             stopped_tasks: Vec::new(),
             overrides: Vec::new(),
             ecs_delay: None,
+            pipeline_delay: None,
         }
     }
 }
@@ -307,14 +310,12 @@ impl World {
         }));
 
         let service = self.service.clone();
-        ecs_rules.push(
-            mock!(aws_sdk_ecs::Client::describe_services)
-                .match_requests(|r| r.services().len() == 1)
-                .sequence()
-                .output(move || DescribeServicesOutput::builder().services(service.clone()).build())
-                .times(1)
-                .build(),
-        );
+        let first = mock!(aws_sdk_ecs::Client::describe_services)
+            .match_requests(|r| r.services().len() == 1)
+            .sequence()
+            .output(move || DescribeServicesOutput::builder().services(service.clone()).build());
+        // Without a rollout to play, the service stays as it is.
+        ecs_rules.push(if self.rollout.is_empty() { first.repeatedly().build() } else { first.times(1).build() });
         for (i, answer) in self.rollout.iter().enumerate() {
             let answer = answer.clone();
             let rule = mock!(aws_sdk_ecs::Client::describe_services)
@@ -428,7 +429,12 @@ impl World {
                 None => c,
             }
         });
-        let pipeline = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, &pipeline_rules);
+        let pipeline_delay = self.pipeline_delay;
+        let pipeline =
+            mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, &pipeline_rules, |c| match pipeline_delay {
+                Some(d) => c.http_client(slow_http_client(d)),
+                None => c,
+            });
         (Handler::new(Clients::from_parts(ecs, pipeline, s3.config().clone())), sent)
     }
 }
