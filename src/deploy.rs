@@ -224,7 +224,7 @@ async fn started(
                     prev: release.previous.as_deref().map(|p| short_arn(p).to_owned()),
                     dep: deployment.clone(),
                     stage: String::new(),
-                    weight: 0.0,
+                    weight: 0,
                     since: started_at,
                     pct: 0,
                 }],

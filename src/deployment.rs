@@ -230,7 +230,9 @@ fn progress(sd: &ServiceDeployment, cx: &Context) -> Verdict {
     let production = target.and_then(|t| t.requested_production_traffic_weight()).unwrap_or(0.0);
     let test = target.and_then(|t| t.requested_test_traffic_weight());
 
-    let seen = if cx.seen.stage == stage && cx.seen.weight == production {
+    // Weights are compared in hundredths of a percent, as the token keeps them.
+    let same_weight = (cx.seen.weight * 100.0).round() == (production * 100.0).round();
+    let seen = if cx.seen.stage == stage && same_weight {
         Seen { percent: cx.seen.percent, ..cx.seen.clone() }
     } else {
         Seen { stage: stage.clone(), weight: production, since: cx.now, percent: cx.seen.percent }

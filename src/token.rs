@@ -54,8 +54,9 @@ pub struct Target {
     /// Stage and production weight at the last look, when first seen, and the highest percent reported.
     #[serde(default)]
     pub stage: String,
+    /// Production traffic weight in hundredths of a percent (an integer: the token stays exact through JSON).
     #[serde(default)]
-    pub weight: f64,
+    pub weight: i64,
     #[serde(default)]
     pub since: i64,
     #[serde(default)]
@@ -64,12 +65,12 @@ pub struct Target {
 
 impl Target {
     pub fn seen(&self) -> Seen {
-        Seen { stage: self.stage.clone(), weight: self.weight, since: self.since, percent: self.pct }
+        Seen { stage: self.stage.clone(), weight: self.weight as f64 / 100.0, since: self.since, percent: self.pct }
     }
 
     pub fn remember(&mut self, seen: &Seen) {
         self.stage = seen.stage.clone();
-        self.weight = seen.weight;
+        self.weight = (seen.weight * 100.0).round() as i64;
         self.since = seen.since;
         self.pct = seen.percent;
     }
@@ -149,6 +150,15 @@ impl Token {
     }
 }
 
+impl Token {
+    pub fn encode(&self) -> Result<String, TokenError> {
+        match self {
+            Self::V1(t) => t.encode(),
+            Self::V2(t) => t.encode(),
+        }
+    }
+}
+
 impl FollowToken {
     pub fn encode(&self) -> Result<String, TokenError> {
         encode(self)
@@ -183,7 +193,7 @@ mod tests {
                 prev: Some("web:42".into()),
                 dep: Some("ecs-svc/1234567890123456789".into()),
                 stage: String::new(),
-                weight: 0.0,
+                weight: 0,
                 since: 0,
                 pct: 0,
             }],
@@ -238,7 +248,7 @@ mod tests {
         token.targets[0].rev = format!("{long}:99999");
         token.targets[0].prev = Some(format!("{long}:99998"));
         token.targets[0].stage = "POST_PRODUCTION_TRAFFIC_SHIFT".into();
-        token.targets[0].weight = 33.3;
+        token.targets[0].weight = 3333;
         token.targets[0].pct = 99;
         token.polls = u32::MAX;
         assert!(token.encode().unwrap().len() <= MAX_LEN);

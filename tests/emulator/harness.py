@@ -242,7 +242,10 @@ class Ecs:
         self.emulator = emulator
         self.ecs = emulator.client("ecs")
 
-    def seed(self, cluster, service, containers, scenario="complete", polls=1, desired=2, controller=None, **scenario_extra):
+    def seed(self, cluster, service, containers, scenario="complete", polls=1, desired=2, controller=None, config=None,
+             **scenario_extra):
+        """A service on `containers` ([(name, image)]); `config` is its deploymentConfiguration (strategy, bakes,
+        hooks, circuit breaker, alarms); `scenario` how its next deployment goes (tests/emulator/deployments.py)."""
         self.ecs.create_cluster(clusterName=cluster)
         td = self.ecs.register_task_definition(
             family=service,
@@ -258,6 +261,8 @@ class Ecs:
         )["taskDefinition"]
         self.emulator.scenario(service, scenario, polls, **scenario_extra)
         kwargs = {"deploymentController": {"type": controller}} if controller else {}
+        if config:
+            kwargs["deploymentConfiguration"] = config
         ec2 = self.emulator.client("ec2")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
@@ -271,6 +276,10 @@ class Ecs:
 
     def service(self, cluster, service):
         return self.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
+
+    def deployments(self, service):
+        """The emulator's record of the service's deployments (no look: nothing moves)."""
+        return self.emulator.admin("GET", f"service/{service}")["deployments"]
 
     def revisions(self, family):
         """Every revision of the family, active or deregistered."""

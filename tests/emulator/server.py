@@ -21,8 +21,8 @@ from collections import defaultdict
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import make_server
 
+from .deployments import Model
 from .jobs import JOB_OPERATIONS, ApiError, Jobs
-from .rollout import Rollouts
 
 TARGETS = {"AmazonEC2ContainerServiceV20141113": "ecs", "CodePipeline_20150709": "codepipeline"}
 CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
@@ -60,11 +60,12 @@ class Emulator:
     def __init__(self):
         self.moto = DomainDispatcherApplication(create_backend_app)
         self.jobs = Jobs()
-        self.rollouts = Rollouts()
+        self.ecs_model = Model()
         self.faults = Faults()
         self.lock = threading.Lock()
         self.policy = {}  # access key → services it may call; empty: anyone may call anything
         self.task_definitions = {}  # ARN → the RegisterTaskDefinition request, for fields moto drops
+        self.ecs_model.task_definitions = self.task_definitions
         self.reset_stats()
 
     def reset_stats(self):
@@ -166,12 +167,23 @@ class Emulator:
 
     # ---- ECS overlay ---------------------------------------------------------------------------------
 
+    # Operations moto lacks, answered by the service-deployment model (tests/emulator/deployments.py).
+    MODEL_OPERATIONS = {
+        "ListServiceDeployments": "list_service_deployments",
+        "DescribeServiceDeployments": "describe_service_deployments",
+        "DescribeServiceRevisions": "describe_service_revisions",
+        "StopServiceDeployment": "stop_service_deployment",
+        "ContinueServiceDeployment": "continue_service_deployment",
+    }
+
     def ecs_before(self, action, body):
         request = json.loads(body or b"{}")
-        if action == "ListTasks" and request.get("startedBy") and self.rollouts.knows_deployment(request["startedBy"]):
-            return {"taskArns": [t["taskArn"] for t in self.rollouts.stopped_tasks(started_by=request["startedBy"])]}
+        if action in self.MODEL_OPERATIONS:
+            return getattr(self.ecs_model, self.MODEL_OPERATIONS[action])(request)
+        if action == "ListTasks" and request.get("startedBy") and self.ecs_model.knows_deployment(request["startedBy"]):
+            return {"taskArns": [t["taskArn"] for t in self.ecs_model.stopped_tasks(started_by=request["startedBy"])]}
         if action == "DescribeTasks":
-            ours = self.rollouts.stopped_tasks(arns=request.get("tasks", []))
+            ours = self.ecs_model.stopped_tasks(arns=request.get("tasks", []))
             if ours:
                 return {"tasks": ours, "failures": []}
         return None
@@ -186,12 +198,14 @@ class Emulator:
             answer["taskDefinition"] = self.full_task_definition(answer["taskDefinition"])
         elif action == "DescribeTaskDefinition":
             answer["taskDefinition"] = self.full_task_definition(answer["taskDefinition"])
+        elif action == "ListTaskDefinitions":
+            answer["taskDefinitionArns"] = list_task_definitions(answer.get("taskDefinitionArns", []), request)
         elif action == "CreateService":
-            answer["service"] = self.rollouts.describe(answer["service"])
+            answer["service"] = self.ecs_model.create_service(request, answer["service"])
         elif action == "UpdateService":
-            answer["service"] = self.rollouts.update_service(request, answer["service"])
+            answer["service"] = self.ecs_model.update_service(request, answer["service"])
         elif action == "DescribeServices":
-            answer["services"] = [self.rollouts.describe(s) for s in answer.get("services", [])]
+            answer["services"] = [self.ecs_model.describe_service(s) for s in answer.get("services", [])]
         return json.dumps(answer, default=str).encode()
 
     def full_task_definition(self, td):
@@ -237,14 +251,26 @@ class Emulator:
             return json_response(start_response, 200, {})
         if path == "scenario":
             service = request.pop("service")
-            self.rollouts.set_scenario(service, **request)
+            self.ecs_model.set_scenario(service, **request)
             return json_response(start_response, 200, {})
         if path == "policy":
             self.policy = request.get("keys", {})
             return json_response(start_response, 200, {})
         if path.startswith("service/"):
-            return json_response(start_response, 200, self.rollouts.service_state(path[len("service/"):]) or {})
+            return json_response(start_response, 200, self.ecs_model.service_state(path[len("service/"):]) or {})
         return json_response(start_response, 404, {"message": f"no admin route {path}"})
+
+
+def list_task_definitions(arns, request):
+    """ListTaskDefinitions' `sort` and `maxResults`, which moto ignores (API_ListTaskDefinitions: sorted by family
+    name, then revision; ASC by default)."""
+    def key(arn):
+        family, _, revision = arn.rsplit("/", 1)[-1].rpartition(":")
+        return family, int(revision or 0)
+
+    arns = sorted(arns, key=key, reverse=request.get("sort") == "DESC")
+    limit = request.get("maxResults")
+    return arns[:limit] if limit else arns
 
 
 def access_key(environ):

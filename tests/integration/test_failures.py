@@ -192,4 +192,4 @@ def test_failing_diagnostics_do_not_hide_a_rollback(stack, emulator, pipeline, e
     kind, message = run.failure
     assert kind == "JobFailed" and "ECS deployment circuit breaker" in message, message
     assert "unavailable" in message and "AccessDeniedException" in message, message
-    assert "rolling back to deployment" in message
+    assert "ECS is rolling back" in message and "rolling back to " in message, message
