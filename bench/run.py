@@ -2,8 +2,9 @@
 emulator, through the Lambda Runtime API. Prints a table and writes BENCHMARKS.md.
 
 Figures are medians of --runs runs: cold init (process start → first Runtime API `next`), a warm no-wait
-deploy's wall time (invoke → answer) and AWS calls, and per artifact size: S3 bytes read and the process's
-peak RSS (VmHWM) after one deploy from a fresh process.
+deploy's wall time (invoke → answer) and AWS calls, a rolling deploy followed to its end (AWS calls in all and
+per look), and per artifact size: S3 bytes read and the process's peak RSS (VmHWM) after one deploy from a
+fresh process.
 """
 
 import argparse
@@ -40,7 +41,7 @@ def command(kind):
 
 def spawn(kind, runtime, endpoint, config_file):
     args, cwd = command(kind)
-    env = lambda_env(runtime, endpoint, AWS_CONFIG_FILE=str(config_file), PYTHONDONTWRITEBYTECODE="1")
+    env = lambda_env(runtime, endpoint, AWS_CONFIG_FILE=str(config_file), PYTHONDONTWRITEBYTECODE="1", PEER_WAITER_DELAY="1")
     started = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     _live.append(proc)
@@ -99,6 +100,35 @@ def deploy(emulator, runtime, ecs_seed, key):
     stats = emulator.stats()
     calls = sum(n for op, n in stats["calls"].items())
     return elapsed, calls, stats["s3_bytes"]
+
+
+def followed(emulator, runtime, ecs_seed, key):
+    """A rolling deploy followed to its end: ours with continuation jobs (one look each), the peer waiting in
+    its invocation. Returns (AWS calls in all, ECS calls of each in-progress look, ECS calls of the last look,
+    the DescribeServices calls)."""
+    cluster, service = ecs_seed
+    user_parameters = json.dumps({"cluster": cluster, "service": service, "wait": True})
+    emulator.admin("POST", "reset-stats")
+    total, looks, last, token = 0, [], 0, None
+    for _ in range(20):
+        job_id, event = file_job(emulator, job_data(user_parameters, [("BuildOutput", key)], token=token))
+        before = emulator.stats()["calls"]
+        runtime.invoke(event, timeout=120)
+        after = emulator.stats()["calls"]
+        total += sum(after.values()) - sum(before.values())
+        calls = sum(n - before.get(op, 0) for op, n in after.items() if op.startswith("ecs:"))
+        result = emulator.admin("GET", f"jobs/{job_id}")
+        if result["status"] != "Succeeded":
+            raise RuntimeError(f"deploy failed: {result}")
+        next_token = result["reports"][0]["request"].get("continuationToken")
+        if token is not None and next_token is not None:
+            looks.append(calls)
+        if next_token is None:
+            last = calls
+            break
+        token = next_token
+    polls = emulator.stats()["calls"].get("ecs:DescribeServices", 0)
+    return total, looks, last, polls
 
 
 def timed_range_get(s3, key):
@@ -161,6 +191,21 @@ def main():
             finally:
                 _terminate(proc)
                 runtime.close()
+        print("a rolling deploy followed to its end (3 scale-up steps)", flush=True)
+        for kind in ("rust", "python"):
+            cluster, service = f"bench-{kind}", f"follow-{kind}"
+            ecs.seed(cluster, service, [("web", f"{REPO}:0000000")], looks=3,
+                     config={"strategy": "ROLLING", "deploymentCircuitBreaker": {"enable": True, "rollback": True}})
+            key = f"bench/small-{kind}-0"
+            runtime = RuntimeApi()
+            proc, _ = spawn(kind, runtime, emulator.url, config_file)
+            try:
+                total, looks, last, polls = followed(emulator, runtime, (cluster, service), key)
+            finally:
+                _terminate(proc)
+                runtime.close()
+            results[kind].update(follow_total=total, follow_looks=looks, follow_last=last, follow_polls=polls)
+            print(f"  {kind}: {total} AWS calls, looks {looks}, last {last}", flush=True)
         for size in sizes:
             repeats = max(3, args.runs // 5)
             for r in range(repeats):  # a new image per deploy, as above
@@ -217,7 +262,13 @@ def render(r, sizes, runs):
     rows = [
         ("cold init (process start → first `next`)", f"{rust['cold_ms']:.1f} ms", f"{py['cold_ms']:.1f} ms", f"{py['cold_ms'] / rust['cold_ms']:.0f}× faster"),
         ("warm no-wait deploy, wall time", f"{rust['warm_ms']:.1f} ms", f"{py['warm_ms']:.1f} ms", f"{py['warm_ms'] / rust['warm_ms']:.1f}× faster"),
-        ("warm no-wait deploy, AWS calls", f"{rust['calls']:.0f}", f"{py['calls']:.0f}", ""),
+        ("warm no-wait deploy, AWS calls", f"{rust['calls']:.0f}", f"{py['calls']:.0f}",
+         "ours: 2 ListTaskDefinitions keep one revision per job under concurrent deliveries"),
+        ("rolling deploy followed to its end (3 scale-up steps): AWS calls in all", f"{rust['follow_total']}", f"{py['follow_total']}",
+         "ours: deploy job + one job per look; the peer waits inside one invocation (services-stable waiter)"),
+        ("ECS calls per look while the deployment is in progress", f"{median(rust['follow_looks']):.0f} (DescribeServiceDeployments)",
+         "1 (DescribeServices)", f"ours looked {len(rust['follow_looks'])} times in progress; the peer polled DescribeServices {py['follow_polls']} times"),
+        ("ECS calls of the final look", f"{rust['follow_last']}", "", "ours: the look, DescribeServiceRevisions (digests), DescribeServices (what runs now)"),
     ]
     for size in sizes:
         rows.append((f"{size} MiB artifact: S3 bytes read", f"{rust[f's3_{size}'] / 1024:.0f} KiB", f"{py[f's3_{size}'] / 1024:.0f} KiB", ""))
@@ -232,7 +283,8 @@ Measured by `make bench` ({Path(__file__).relative_to(ROOT)}) on {datetime.date.
 Both implementations ran in the same run against the same local emulator (moto + this repository's
 extensions, on 127.0.0.1) through a Lambda Runtime API on loopback; each figure is a median ({runs} runs for
 cold init and warm deploys; per artifact size, one deploy from a fresh process, repeated {max(3, runs // 5)} times).
-The peer is `bench/peer/handler.py`, the AWS-sample style Lambda (boto3, `awslambdaric`).
+The peer is `bench/peer/handler.py`: ours, written to the AWS-sample style (boto3, `awslambdaric`); it waits
+with boto3's services-stable waiter (1 s apart here) as aws-actions/amazon-ecs-deploy-task-definition does.
 
 {chr(10).join(table)}
 

@@ -182,7 +182,12 @@ fn failure(sd: &ServiceDeployment, cx: &Context) -> String {
     let status = status(sd);
     let arn = sd.service_deployment_arn().unwrap_or("(unknown)");
     let causes = causes(sd);
-    let cause = if causes.is_empty() { String::new() } else { format!(": {}", causes.join("; ")) };
+    let cause = if causes.is_empty() {
+        String::new()
+    } else {
+        // ECS's own reasons often end in a full stop; the sentence goes on after the causes.
+        format!(": {}", causes.join("; ").trim_end_matches('.'))
+    };
     let head =
         format!("Service deployment {} of {} ({})", id(sd), cx.revision, strategy(sd.deployment_configuration()));
     let to = rollback_target(sd, cx);

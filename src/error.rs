@@ -182,13 +182,11 @@ impl Error {
 /// The template's IAM statement that grants an ECS action (README: the function's role).
 fn template_statement(action: &str) -> Option<&'static str> {
     match action {
-        "DescribeServices" | "UpdateService" => Some("Services"),
-        "ListServiceDeployments" => Some("ListServiceDeployments"),
+        "DescribeServices" | "UpdateService" | "ListServiceDeployments" => Some("ReadAndUpdateTheService"),
         "DescribeServiceDeployments" | "StopServiceDeployment" => Some("ServiceDeployments"),
         "DescribeServiceRevisions" => Some("ServiceRevisions"),
-        "DescribeTaskDefinition" | "RegisterTaskDefinition" | "ListTaskDefinitions" | "DeregisterTaskDefinition" => {
-            Some("TaskDefinitions")
-        }
+        "DescribeTaskDefinition" | "RegisterTaskDefinition" | "ListTaskDefinitions" => Some("TaskDefinitions"),
+        "DeregisterTaskDefinition" => Some("DeregisterDuplicateRevisions"),
         _ => None,
     }
 }

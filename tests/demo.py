@@ -1,9 +1,11 @@
 """make demo: the whole deploy on the local emulator, through the real release binary.
 
-1. starts the emulator (moto + CodePipeline jobs + ECS rollouts), a Lambda Runtime API and the function
+1. starts the emulator (moto + CodePipeline jobs + ECS service deployments), a Lambda Runtime API and the function
 2. seeds a cluster, a Fargate service and its task definition, and uploads a build artifact
 3. runs the function on events/deploy.json, follows its continuations until the rollout completes
 4. deploys a bad build: ECS's circuit breaker rolls it back, and the function says why
+5. a CANARY deploy of a second service: the summaries walk through its traffic steps and bakes
+6. a bad build of that service: a CloudWatch alarm trips during the bake, and the rollback names the alarm
 Every process started here is stopped at the end, also on failure or Ctrl-C.
 """
 
@@ -98,6 +100,34 @@ def main():
         rolled_back = ecs.service(cluster, service)["taskDefinition"]
         say(f"service {service} is back on {rolled_back.rsplit('/', 1)[1]}")
         ok = ok and results[-1][1] == "Failed" and rolled_back == after
+
+        say("\n== 3. A CANARY deploy of service api: 10 % of production traffic for a 30-minute bake, then 100 %")
+        say("(the emulator's clock is scripted: 10 minutes pass per look, while the function counts bake time on its own")
+        say(" clock, so its 'min left' barely moves here)")
+        canary = {"strategy": "CANARY", "bakeTimeInMinutes": 20,
+                  "canaryConfiguration": {"canaryPercent": 10.0, "canaryBakeTimeInMinutes": 30},
+                  "alarms": {"alarmNames": ["api-5xx-rate", "api-p99-latency"], "enable": True, "rollback": True}}
+        ecs.seed(cluster, "api", [("api", f"{REPO}-api:1111111")], config=canary, minutes_per_look=10)
+        api = copy.deepcopy(deploy)
+        api["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        api["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps({"cluster": cluster, "service": "api"})
+        api["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key + "-api"
+        pipeline.upload(key + "-api", zip_bytes({"imagedefinitions.json": image_definitions([("api", f"{REPO}-api:7b1e0d2")])}))
+        results = list(follow(stack, pipeline, api))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        ok = ok and results[-1][1] == "Succeeded" and any("production traffic 10 %" in r.get("executionDetails", {}).get("summary", "") for _, _, r in results)
+
+        say("\n== 4. A bad build of api: commit e5e5e5e answers 5xx, the alarm api-5xx-rate trips during the bake")
+        stack.emulator.scenario("api", "alarm", 1, alarm="api-5xx-rate", minutes_per_look=10)
+        api_bad = copy.deepcopy(api)
+        api_bad["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        api_bad["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key + "-api-bad"
+        pipeline.upload(key + "-api-bad", zip_bytes({"imagedefinitions.json": image_definitions([("api", f"{REPO}-api:e5e5e5e")])}))
+        results = list(follow(stack, pipeline, api_bad))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        ok = ok and results[-1][1] == "Failed" and "\"api-5xx-rate\" went into ALARM" in results[-1][2]["failureDetails"]["message"]
 
         leaked = any(s in stack.logs() for s in (deploy["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"],))
         say(f"\nfunction logs (JSON, RUST_LOG=trace): {stack.log_dir}; artifact secret in logs: {'YES' if leaked else 'no'}")

@@ -1,12 +1,17 @@
 """The comparison peer: the CodePipeline → ECS deploy Lambda as teams copy it from AWS samples (Python,
 boto3, the standard runtime interface client). It downloads the whole artifact, unzips it in memory,
-copies a fixed list of task definition fields, registers, updates the service and reports.
+copies a fixed list of task definition fields, registers, updates the service and reports. With "wait": true
+it waits in the invocation as aws-actions/amazon-ecs-deploy-task-definition does (boto3's services-stable
+waiter, polling DescribeServices; PEER_WAITER_DELAY seconds apart, 15 by default).
+
+Written for this repository in the style of the AWS samples (it is ours, not AWS's).
 
 Used only by `make bench`, never deployed.
 """
 
 import io
 import json
+import os
 import zipfile
 
 import boto3
@@ -45,6 +50,10 @@ def handler(event, context):
                 container["image"] = images[container["name"]]
         arn = ecs.register_task_definition(**new)["taskDefinition"]["taskDefinitionArn"]
         ecs.update_service(cluster=params["cluster"], service=params["service"], taskDefinition=arn)
+        if params.get("wait"):
+            delay = int(os.environ.get("PEER_WAITER_DELAY", "15"))
+            ecs.get_waiter("services_stable").wait(cluster=params["cluster"], services=[params["service"]],
+                                                   WaiterConfig={"Delay": delay, "MaxAttempts": 120})
         codepipeline.put_job_success_result(jobId=job_id, executionDetails={"summary": f"deployed {arn}"})
         return {"jobId": job_id, "outcome": "succeeded"}
     except Exception as e:  # the sample reports every error as a failure
