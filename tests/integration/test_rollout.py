@@ -310,3 +310,18 @@ def test_the_sample_events_drive_the_function(stack, emulator, pipeline, ecs):
     # The sample continuation names a service deployment this emulator never started.
     details = outcomes["continuation.json"][1]["failureDetails"]
     assert details["type"] == "JobFailed" and "is no longer known to ECS" in details["message"], details
+
+
+def test_a_pause_hook_that_expires_applies_its_timeout_action(stack, emulator, pipeline, ecs, names):
+    for action, scenario_name in (("ROLLBACK", "rollback"), ("CONTINUE", "continue")):
+        n = {k: f"{v}-{scenario_name}" for k, v in names.items()}
+        hook = {"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"], "roleArn": "arn:aws:iam::123456789012:role/hooks",
+                "timeoutConfiguration": {"timeoutInMinutes": 20, "action": action}}
+        params, artifacts = deploy(ecs, pipeline, n, config=dict(STRATEGIES["CANARY"], lifecycleHooks=[hook]), minutes_per_look=10)
+        run = pipeline.run(params, artifacts=artifacts)
+        texts = summaries(run)
+        assert any("waiting at POST_TEST_TRAFFIC_SHIFT for ContinueServiceDeployment (pause hook hook-1)" in t for t in texts), texts
+        if action == "ROLLBACK":
+            failed_within_one_look(run, "lifecycle hook hook-1 (PAUSE) timed out at POST_TEST_TRAFFIC_SHIFT", "ECS is rolling back")
+        else:
+            assert run.status == "Succeeded", run.jobs[-1]
