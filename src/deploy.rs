@@ -15,13 +15,14 @@ use crate::clock::now;
 use crate::deployment;
 use crate::ecs;
 use crate::error::{AwsError, AwsErrorKind, Error};
+use crate::event::params::Wait;
 use crate::event::params::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES};
 use crate::event::{InputArtifact, Job, Params};
 use crate::images::{self, ImageUpdate};
 use crate::report::{Outcome, Progress, Success};
 use crate::taskdef::{self, Plan};
 use crate::text::{family_and_revision, short_arn};
-use crate::token::{self, FollowToken, LegacyToken, Target};
+use crate::token::{self, FollowToken, LegacyToken, Mode, Target};
 
 /// Deploys the job's images to the service named in its parameters.
 pub async fn run(clients: &Clients, job: &Job, params: &Params, checkpoint: &Checkpoint) -> Result<Outcome, Error> {
@@ -39,13 +40,7 @@ pub async fn run(clients: &Clients, job: &Job, params: &Params, checkpoint: &Che
     checkpoint.step(format!("describing task definition {current}"));
     let (base, tags) = ecs::describe_task_definition(ecs, &current).await?;
     let plan = taskdef::plan(&base, &updates)?;
-    let (timeout, timeout_note) = deployment::timeout_minutes(
-        params.timeout_minutes,
-        DEFAULT_TIMEOUT_MINUTES,
-        MAX_TIMEOUT_MINUTES,
-        service.deployment_configuration(),
-    );
-    let release = Release { params, plan: &plan, timeout, timeout_note, previous: None };
+    let release = Release::new(params, Some(&plan), &service, Mode::Deploy);
 
     if taskdef::registered_by(&tags, &job.id) {
         info!(task_definition = %current, "this job already registered the service's revision (a retry or duplicate delivery); not deploying again");
@@ -103,14 +98,29 @@ pub async fn run(clients: &Clients, job: &Job, params: &Params, checkpoint: &Che
     started(clients, &updated, &release, &new_arn, headline).await
 }
 
-/// What every outcome of this deploy needs to know.
-struct Release<'a> {
-    params: &'a Params,
-    plan: &'a Plan,
-    timeout: u32,
-    timeout_note: Option<String>,
+/// What every outcome of a deploy (a release, a promotion, a rollback by revision) needs to know.
+pub(crate) struct Release<'a> {
+    pub params: &'a Params,
+    /// The image changes, when the release has them.
+    pub plan: Option<&'a Plan>,
+    pub timeout: u32,
+    pub timeout_note: Option<String>,
     /// The revision the service ran before this deploy changed it (`None` when this deploy changed nothing).
-    previous: Option<String>,
+    pub previous: Option<String>,
+    pub mode: Mode,
+}
+
+impl<'a> Release<'a> {
+    /// The timeout comes from `timeoutMinutes`, or from the service's deployment configuration.
+    pub fn new(params: &'a Params, plan: Option<&'a Plan>, service: &Service, mode: Mode) -> Self {
+        let (timeout, timeout_note) = deployment::timeout_minutes(
+            params.timeout_minutes,
+            DEFAULT_TIMEOUT_MINUTES,
+            MAX_TIMEOUT_MINUTES,
+            service.deployment_configuration(),
+        );
+        Self { params, plan, timeout, timeout_note, previous: None, mode }
+    }
 }
 
 /// Registers the plan's revision at most once per job: a revision this job already registered is reused,
@@ -187,7 +197,7 @@ async fn adopt(clients: &Clients, service: &Service, release: &Release<'_>, why:
             .iter()
             .any(|d| d.status() == Some("PRIMARY") && d.rollout_state() != Some(&DeploymentRolloutState::Completed)),
     };
-    if release.params.wait && running {
+    if release.params.wait != Wait::No && running {
         return started(clients, service, release, current, headline).await;
     }
     let deployment = ecs::primary_deployment(service, current);
@@ -195,7 +205,7 @@ async fn adopt(clients: &Clients, service: &Service, release: &Release<'_>, why:
 }
 
 /// The report once the service points at `arn`: final when not waiting, else the token to follow.
-async fn started(
+pub(crate) async fn started(
     clients: &Clients,
     service: &Service,
     release: &Release<'_>,
@@ -209,7 +219,7 @@ async fn started(
         sd = ecs::find_service_deployment(&clients.ecs, &params.cluster, &params.service, arn, now()).await?;
     }
     info!(task_definition = %arn, service_deployment = sd.as_deref().unwrap_or("?"), deployment = deployment.as_deref().unwrap_or("?"), "service updated");
-    if !params.wait {
+    if params.wait == Wait::No {
         return Ok(Outcome::Succeeded(success(&headline, release, arn, deployment.as_deref(), sd.as_deref())));
     }
     let started_at = now();
@@ -233,6 +243,8 @@ async fn started(
                 timeout: release.timeout,
                 on_timeout: params.on_timeout,
                 polls: 0,
+                mode: release.mode,
+                paused: params.wait == Wait::Paused,
             };
             let strategy = deployment::strategy(service.deployment_configuration());
             (token.encode()?, format!("following {strategy} service deployment {}", short_arn(sd)))
@@ -259,8 +271,10 @@ async fn started(
         summary.push('\n');
         summary.push_str(note);
     }
-    summary.push('\n');
-    summary.push_str(&describe_plan(release.plan));
+    if let Some(plan) = release.plan {
+        summary.push('\n');
+        summary.push_str(&describe_plan(plan));
+    }
     Ok(Outcome::InProgress(Progress { token, summary, percent: 0, external_id: Some(arn.to_owned()) }))
 }
 
@@ -280,12 +294,16 @@ fn success(
     }
     if let Some(previous) = &release.previous {
         variables.push(("PreviousTaskDefinitionArn".into(), previous.clone()));
+        if release.mode == Mode::Revert {
+            variables.push(("RolledBackFrom".into(), previous.clone()));
+        }
     }
-    Success {
-        summary: format!("{headline}.\n{}", describe_plan(release.plan)),
-        external_id: Some(arn.to_owned()),
-        variables,
+    let mut summary = format!("{headline}.");
+    if let Some(plan) = release.plan {
+        summary.push('\n');
+        summary.push_str(&describe_plan(plan));
     }
+    Success { summary, external_id: Some(arn.to_owned()), variables }
 }
 
 /// `TaskDefinitionArn`, `TaskDefinitionFamily`, `TaskDefinitionRevision`.

@@ -100,6 +100,39 @@ pub fn judge(sd: &ServiceDeployment, cx: &Context) -> Verdict {
     }
 }
 
+/// Judges a look at a deployment that this action asked ECS to roll back (StopServiceDeployment ROLLBACK):
+/// success is ROLLBACK_SUCCESSFUL. `cx.revision` is the deployment's own revision, `cx.previous` the one it
+/// rolls back to.
+pub fn judge_rollback(sd: &ServiceDeployment, cx: &Context) -> Verdict {
+    let status = status(sd);
+    let to = cx.previous.unwrap_or("the last completed deployment");
+    match status {
+        "ROLLBACK_SUCCESSFUL" => Verdict::Succeeded { notes: Vec::new() },
+        "ROLLBACK_FAILED" | "STOPPED" => Verdict::Failed { status: status.to_owned(), message: failure(sd, cx) },
+        "SUCCESSFUL" => Verdict::Failed {
+            status: status.to_owned(),
+            message: format!(
+                "Service deployment {} of {} finished before the rollback took effect: the service runs {}. Run the \
+                 rollback action again to deploy {to}.",
+                id(sd),
+                cx.revision,
+                cx.revision
+            ),
+        },
+        _ => {
+            let percent = match status {
+                "ROLLBACK_IN_PROGRESS" => 50,
+                "ROLLBACK_REQUESTED" => 10,
+                _ => 0,
+            }
+            .max(cx.seen.percent);
+            let line =
+                format!("Rolling back service deployment {} of {} to {to}: status {status}", id(sd), cx.revision);
+            Verdict::InProgress { percent, line, pause: None, seen: Seen { percent, ..cx.seen.clone() } }
+        }
+    }
+}
+
 fn id(sd: &ServiceDeployment) -> &str {
     sd.service_deployment_arn().map(short_arn).unwrap_or("(unknown)")
 }
@@ -717,6 +750,32 @@ mod tests {
             for w in words {
                 assert!(message.contains(w), "{message:?} lacks {w:?}");
             }
+        }
+    }
+
+    #[test]
+    fn a_rollback_asked_for_succeeds_when_ecs_rolled_back() {
+        let cases = [
+            (
+                "ROLLBACK_REQUESTED",
+                "progress",
+                "Rolling back service deployment sd1 of web:8 to web:7: status ROLLBACK_REQUESTED",
+            ),
+            ("ROLLBACK_IN_PROGRESS", "progress", "status ROLLBACK_IN_PROGRESS"),
+            ("ROLLBACK_SUCCESSFUL", "success", ""),
+            ("ROLLBACK_FAILED", "failed", "ROLLBACK FAILED"),
+            ("SUCCESSFUL", "failed", "finished before the rollback took effect: the service runs web:8"),
+            ("STOPPED", "failed", "was stopped"),
+        ];
+        for (status, expected, words) in cases {
+            let (got, text) = match judge_rollback(&sd("ROLLING", status, "SCALE_UP", 1, 0.0), &cx(0, Seen::default()))
+            {
+                Verdict::Succeeded { .. } => ("success", String::new()),
+                Verdict::InProgress { line, .. } => ("progress", line),
+                Verdict::Failed { message, .. } => ("failed", message),
+            };
+            assert_eq!(got, expected, "{status}");
+            assert!(text.contains(words), "{status}: {text}");
         }
     }
 

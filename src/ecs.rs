@@ -2,8 +2,9 @@
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
-    CreatedAt, DesiredStatus, Service, ServiceDeployment, ServiceRevision, SortOrder, StopServiceDeploymentStopType,
-    Tag, Task, TaskDefinition, TaskDefinitionField, TaskDefinitionStatus,
+    CreatedAt, DeploymentLifecycleHookAction, DesiredStatus, Service, ServiceDeployment, ServiceDeploymentStatus,
+    ServiceRevision, SortOrder, StopServiceDeploymentStopType, Tag, Task, TaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus,
 };
 use aws_smithy_types::DateTime;
 
@@ -218,6 +219,36 @@ pub async fn describe_service_revisions(ecs: &Client, arns: &[String]) -> Result
         revisions.extend(out.service_revisions().iter().cloned());
     }
     Ok(revisions)
+}
+
+/// ContinueServiceDeployment at `hook` with `action`.
+pub async fn continue_deployment(
+    ecs: &Client,
+    arn: &str,
+    hook: &str,
+    action: DeploymentLifecycleHookAction,
+) -> Result<(), Error> {
+    ecs.continue_service_deployment()
+        .service_deployment_arn(arn)
+        .hook_id(hook)
+        .action(action)
+        .send()
+        .await
+        .map_err(aws("ContinueServiceDeployment", format!("service deployment {} at hook {hook}", short_arn(arn))))?;
+    Ok(())
+}
+
+/// The newest SUCCESSFUL service deployment of a service (ListServiceDeployments, newest first).
+pub async fn last_successful_deployment(ecs: &Client, cluster: &str, service: &str) -> Result<Option<String>, Error> {
+    let out = ecs
+        .list_service_deployments()
+        .cluster(cluster)
+        .service(service)
+        .status(ServiceDeploymentStatus::Successful)
+        .send()
+        .await
+        .map_err(aws("ListServiceDeployments", format!("service {service} in cluster {cluster}")))?;
+    Ok(out.service_deployments().first().and_then(|b| b.service_deployment_arn()).map(str::to_owned))
 }
 
 /// StopServiceDeployment with `stopType` ROLLBACK.

@@ -54,6 +54,9 @@ pub enum Error {
     Token(#[from] TokenError),
     #[error("{0}")]
     Rollout(String),
+    /// A continue, rollback or promotion that cannot be done as asked.
+    #[error("{what}")]
+    Control { what: String, fix: &'static str },
     #[error("the Lambda function ran out of time while {step}; raise its timeout or retry the stage")]
     OutOfTime { step: String },
 }
@@ -86,7 +89,9 @@ impl Error {
         match self {
             Self::Event(_) | Self::Params(_) | Self::ArtifactChoice(_) | Self::Token(_) => Configuration,
             Self::ServiceMissing { .. } | Self::ServiceNotActive { .. } | Self::Controller { .. } => Configuration,
-            Self::TaskDefinitionInactive { .. } | Self::UnknownContainers { .. } => Configuration,
+            Self::TaskDefinitionInactive { .. } | Self::UnknownContainers { .. } | Self::Control { .. } => {
+                Configuration
+            }
             Self::Artifact { source, .. } if source.is_missing_file() => Configuration,
             Self::Artifact { source, .. } => match source.as_ref() {
                 ArtifactError::Fetch(aws) => match aws.kind {
@@ -161,6 +166,7 @@ impl Error {
                  revision again, then retry the stage"
                     .into(),
             ),
+            Self::Control { fix, .. } => Some((*fix).to_owned()),
             Self::UnknownContainers { .. } => {
                 Some("make the build's image file use the task definition's container names".into())
             }
@@ -183,7 +189,9 @@ impl Error {
 fn template_statement(action: &str) -> Option<&'static str> {
     match action {
         "DescribeServices" | "UpdateService" | "ListServiceDeployments" => Some("ReadAndUpdateTheService"),
-        "DescribeServiceDeployments" | "StopServiceDeployment" => Some("ServiceDeployments"),
+        "DescribeServiceDeployments" | "StopServiceDeployment" | "ContinueServiceDeployment" => {
+            Some("ServiceDeployments")
+        }
         "DescribeServiceRevisions" => Some("ServiceRevisions"),
         "DescribeTaskDefinition" | "RegisterTaskDefinition" | "ListTaskDefinitions" => Some("TaskDefinitions"),
         "DeregisterTaskDefinition" => Some("DeregisterDuplicateRevisions"),

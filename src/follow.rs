@@ -9,6 +9,7 @@ use tracing::{info, warn};
 
 use crate::checkpoint::Checkpoint;
 use crate::clients::Clients;
+use crate::clock::iso8601;
 use crate::clock::now;
 use crate::deploy::task_definition_variables;
 use crate::deployment::{self, Context, Verdict};
@@ -17,7 +18,7 @@ use crate::error::Error;
 use crate::report::{Outcome, Progress, Success};
 use crate::rollout;
 use crate::text::{short_arn, task_definition_arn, variable_name};
-use crate::token::{FollowToken, LegacyToken, OnTimeout, Target, Token};
+use crate::token::{FollowToken, LegacyToken, Mode, OnTimeout, Target, Token};
 
 /// Judges the rollout named by the continuation token.
 pub async fn run(clients: &Clients, token_text: &str, checkpoint: &Checkpoint) -> Result<Outcome, Error> {
@@ -57,13 +58,18 @@ async fn follow(clients: &Clients, token: FollowToken, checkpoint: &Checkpoint) 
         Err(e) => return Err(e),
     };
     let cx = Context { revision: &target.rev, previous: target.prev.as_deref(), now, seen: target.seen() };
-    let verdict = deployment::judge(&sd, &cx);
+    let verdict = match token.mode {
+        Mode::Undo => deployment::judge_rollback(&sd, &cx),
+        Mode::Deploy | Mode::Revert => deployment::judge(&sd, &cx),
+    };
     info!(service_deployment = %sd_id, status = deployment::status(&sd), "judged the service deployment");
     match verdict {
         Verdict::Succeeded { notes } => Ok(Outcome::Succeeded(succeeded(clients, &token, &sd, notes).await)),
-        Verdict::InProgress { percent, line, pause, seen } if now < token.deadline => {
+        Verdict::InProgress { pause: Some(pause), line, .. } if token.paused => {
+            Ok(Outcome::Succeeded(paused(&token, &sd, &pause, &line)))
+        }
+        Verdict::InProgress { percent, line, seen, .. } if now < token.deadline => {
             next.targets[0].remember(&seen);
-            let _ = pause;
             let minutes_left = ((token.deadline - now).max(0) + 59) / 60;
             again(&next, format!("{line}; timeout in {minutes_left} min."), percent)
         }
@@ -77,14 +83,55 @@ async fn follow(clients: &Clients, token: FollowToken, checkpoint: &Checkpoint) 
     }
 }
 
+/// `wait: "paused"`: the deployment waits at a pause hook, which is this action's success.
+fn paused(token: &FollowToken, sd: &ServiceDeployment, pause: &deployment::Pause, line: &str) -> Success {
+    let target = &token.targets[0];
+    let arn = task_definition_arn(&target.sd, &target.rev);
+    let mut variables = vec![
+        ("ServiceDeploymentArn".to_owned(), target.sd.clone()),
+        ("HookId".to_owned(), pause.hook_id.clone()),
+        ("LifecycleStage".to_owned(), pause.stage.clone()),
+        ("TaskDefinitionArn".to_owned(), arn.clone()),
+        ("Strategy".to_owned(), deployment::strategy(sd.deployment_configuration()).to_owned()),
+    ];
+    if let Some(expires) = pause.expires_at {
+        variables.push(("HookExpiresAt".into(), iso8601(expires)));
+    }
+    let summary = format!(
+        "Service deployment {} of {} is {}.\nContinue it from a later action with {{\"action\": \"continue\", \
+         \"serviceDeploymentArn\": \"#{{<namespace>.ServiceDeploymentArn}}\", \"hookId\": \"#{{<namespace>.HookId}}\"}}, \
+         or roll it back with {{\"action\": \"rollback\"}}.\nLast look: {line}",
+        short_arn(&target.sd),
+        target.rev,
+        pause.describe()
+    );
+    Success { summary, external_id: Some(arn), variables }
+}
+
 /// The final success: the digests ECS resolved and what runs now, as output variables and summary.
 async fn succeeded(clients: &Clients, token: &FollowToken, sd: &ServiceDeployment, notes: Vec<String>) -> Success {
     let target = &token.targets[0];
-    let arn = task_definition_arn(&target.sd, &target.rev);
-    let revision_arn = sd.target_service_revision().and_then(|r| r.arn()).map(str::to_owned);
+    // After a rollback this action asked for, what runs is the revision rolled back to.
+    let (running, revision_arn) = match token.mode {
+        Mode::Undo => (
+            target.prev.as_deref().unwrap_or(&target.rev),
+            sd.rollback().and_then(|r| r.service_revision_arn()).map(str::to_owned),
+        ),
+        Mode::Deploy | Mode::Revert => {
+            (target.rev.as_str(), sd.target_service_revision().and_then(|r| r.arn()).map(str::to_owned))
+        }
+    };
+    let arn = task_definition_arn(&target.sd, running);
     let mut lines = Vec::new();
     let strategy = deployment::strategy(sd.deployment_configuration());
-    let summary_head = {
+    let summary_head = if token.mode == Mode::Undo {
+        format!(
+            "Rolled back to {running}: ECS rolled back service deployment {} of {} ({} checks).",
+            short_arn(&target.sd),
+            target.rev,
+            token.polls + 1
+        )
+    } else {
         let (running, requested) =
             sd.target_service_revision().map(|t| (t.running_task_count(), t.requested_task_count())).unwrap_or((0, 0));
         format!(
@@ -115,7 +162,16 @@ async fn succeeded(clients: &Clients, token: &FollowToken, sd: &ServiceDeploymen
     if let Some(r) = &revision_arn {
         variables.push(("ServiceRevisionArn".into(), r.clone()));
     }
-    if let Some(prev) = &target.prev {
+    match token.mode {
+        Mode::Undo => variables.push(("RolledBackFrom".into(), task_definition_arn(&target.sd, &target.rev))),
+        Mode::Revert => {
+            if let Some(prev) = &target.prev {
+                variables.push(("RolledBackFrom".into(), task_definition_arn(&target.sd, prev)));
+            }
+        }
+        Mode::Deploy => {}
+    }
+    if let (Some(prev), false) = (&target.prev, token.mode == Mode::Undo) {
         variables.push(("PreviousTaskDefinitionArn".into(), task_definition_arn(&target.sd, prev)));
     }
     variables.push(("Strategy".into(), strategy.to_owned()));

@@ -12,9 +12,10 @@ use crate::checkpoint::Checkpoint;
 use crate::clients::Clients;
 use crate::clock::now_ms;
 use crate::error::Error;
+use crate::event::params::Action;
 use crate::event::{self, EventError, Job, params};
 use crate::report::{self, Delivery, Outcome};
-use crate::{deploy, follow};
+use crate::{control, deploy, follow};
 
 /// How many answered job ids a process remembers to ignore duplicate deliveries.
 const REMEMBERED_JOBS: usize = 512;
@@ -76,7 +77,14 @@ impl Handler {
         let result = match &job.continuation_token {
             Some(token) => follow::run(&self.clients, token, checkpoint).await,
             None => match params::parse(job.user_parameters.as_deref()) {
-                Ok(params) => deploy::run(&self.clients, job, &params, checkpoint).await,
+                Ok(params) => match params.action {
+                    Action::Deploy if params.task_definition.is_some() => {
+                        control::promote(&self.clients, &params, checkpoint).await
+                    }
+                    Action::Deploy => deploy::run(&self.clients, job, &params, checkpoint).await,
+                    Action::Continue => control::continue_deployment(&self.clients, &params, checkpoint).await,
+                    Action::Rollback => control::rollback(&self.clients, &params, checkpoint).await,
+                },
                 Err(e) => Err(Error::from(e)),
             },
         };

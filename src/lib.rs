@@ -6,6 +6,7 @@
 //! - [`images`]: parsing `imagedefinitions.json` / `imageDetail.json`
 //! - [`taskdef`]: the new task definition revision (pure)
 //! - [`deploy`]: the first invocation's steps (read → describe → plan → register → update → hand over)
+//! - [`control`]: driving a deployment from the pipeline: continue at a pause hook, roll back, promote
 //! - [`follow`]: a continuation invocation's look at the service deployment
 //! - [`deployment`]: judging one ECS service deployment, every strategy (pure)
 //! - [`rollout`]: judging a v1 token's deployment from DescribeServices; explaining a failure (pure)
@@ -20,6 +21,7 @@ pub mod artifact;
 pub mod checkpoint;
 pub mod clients;
 pub mod clock;
+pub mod control;
 pub mod deploy;
 pub mod deployment;
 pub mod ecs;

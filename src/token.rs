@@ -37,6 +37,31 @@ pub struct FollowToken {
     pub on_timeout: OnTimeout,
     /// Continuation invocations so far.
     pub polls: u32,
+    /// What is followed, and so what success means.
+    #[serde(default, skip_serializing_if = "Mode::is_deploy")]
+    pub mode: Mode,
+    /// Stop at a pause hook (`wait: "paused"`): waiting there is this action's success.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+}
+
+/// What a followed deployment is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// A release (or a continued one): success is the deployment's success.
+    #[default]
+    Deploy,
+    /// A deployment rolled back by StopServiceDeployment: success is ROLLBACK_SUCCESSFUL.
+    Undo,
+    /// A deployment of an older revision (rollback with nothing in progress): a release, reported as a rollback.
+    Revert,
+}
+
+impl Mode {
+    fn is_deploy(&self) -> bool {
+        *self == Self::Deploy
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -202,6 +227,8 @@ mod tests {
             timeout: 60,
             on_timeout: OnTimeout::Rollback,
             polls: 0,
+            mode: Mode::Deploy,
+            paused: false,
         }
     }
 
@@ -225,6 +252,11 @@ mod tests {
         let text = token.encode().unwrap();
         assert!(text.starts_with(r#"{"v":2,"#), "{text}");
         assert!(text.contains(r#""onTimeout":"rollback""#), "{text}");
+        assert!(!text.contains("mode") && !text.contains("paused"), "defaults are left out: {text}");
+        let undo = FollowToken { mode: Mode::Undo, paused: true, ..token.clone() };
+        let again = undo.encode().unwrap();
+        assert!(again.contains(r#""mode":"undo","paused":true"#), "{again}");
+        assert_eq!(Token::decode(&again).unwrap(), Token::V2(undo));
         assert_eq!(Token::decode(&text).unwrap(), Token::V2(token.clone()));
         assert_eq!(token.next().polls, 1);
     }

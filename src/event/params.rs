@@ -19,9 +19,13 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 9] = [
+pub const KEYS: [&str; 13] = [
+    "action",
     "cluster",
     "service",
+    "taskDefinition",
+    "serviceDeploymentArn",
+    "hookId",
     "artifact",
     "fileName",
     "containerName",
@@ -39,16 +43,53 @@ const BUILT_IN_ACTION_KEYS: [(&str, &str); 4] = [
     ("DeploymentTimeout", "timeoutMinutes"),
 ];
 
+/// What the action does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Release the build's images (or, with `taskDefinition`, promote an existing revision).
+    Deploy,
+    /// Continue a deployment waiting at a pause hook.
+    Continue,
+    /// Roll the service back.
+    Rollback,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Deploy => "deploy",
+            Self::Continue => "continue",
+            Self::Rollback => "rollback",
+        }
+    }
+}
+
+/// How far to follow the deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    No,
+    /// Until it succeeds or fails.
+    Yes,
+    /// Until it succeeds, fails, or waits at a pause hook.
+    Paused,
+}
+
 /// Validated `UserParameters`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
+    pub action: Action,
     pub cluster: String,
     pub service: String,
+    /// deploy: the existing revision to promote; rollback: the revision to roll back to.
+    pub task_definition: Option<String>,
+    /// continue: the service deployment (default: the service's current one) and its hook.
+    pub service_deployment_arn: Option<String>,
+    pub hook_id: Option<String>,
     /// The input artifact to read; `None` means "the only one".
     pub artifact: Option<String>,
     pub file_name: String,
     pub container_name: Option<String>,
-    pub wait: bool,
+    pub wait: Wait,
     /// `None`: the default, or longer when the service's deployment strategy bakes longer.
     pub timeout_minutes: Option<u32>,
     pub on_timeout: OnTimeout,
@@ -84,22 +125,47 @@ pub fn parse(raw: Option<&str>) -> Result<Params, ParamsError> {
         return Err(ParamsError::UnknownKey { key: clip(key, 64), hint: suggestion(key) });
     }
     let fields = Fields(&map);
+    let action = fields.action()?;
+    fields.only_with(action)?;
     let params = Params {
+        action,
         cluster: fields.name("cluster", "the ECS cluster name or ARN")?,
         service: fields.name("service", "the ECS service name or ARN")?,
+        task_definition: fields.optional_name("taskDefinition")?,
+        service_deployment_arn: fields.optional_name("serviceDeploymentArn")?,
+        hook_id: fields.optional_name("hookId")?,
         artifact: fields.optional_name("artifact")?,
         file_name: fields.file_name()?,
         container_name: fields.optional_name("containerName")?,
-        wait: fields.bool("wait", true)?,
+        wait: fields.wait(action)?,
         timeout_minutes: fields.timeout_minutes()?,
         on_timeout: fields.on_timeout()?,
         force_new_deployment: fields.bool("forceNewDeployment", false)?,
     };
-    params.check_container_name()?;
+    if params.reads_artifact() {
+        params.check_container_name()?;
+    }
     Ok(params)
 }
 
+/// Keys that only one action uses, and the actions that take them.
+const ONLY_WITH: [(&str, &[Action]); 8] = [
+    ("artifact", &[Action::Deploy]),
+    ("fileName", &[Action::Deploy]),
+    ("containerName", &[Action::Deploy]),
+    ("forceNewDeployment", &[Action::Deploy]),
+    ("serviceDeploymentArn", &[Action::Continue]),
+    ("hookId", &[Action::Continue]),
+    ("taskDefinition", &[Action::Deploy, Action::Rollback]),
+    ("onTimeout", &[Action::Deploy, Action::Continue, Action::Rollback]),
+];
+
 impl Params {
+    /// Whether this job reads the build's image file: a deploy that is not a promotion.
+    pub fn reads_artifact(&self) -> bool {
+        self.action == Action::Deploy && self.task_definition.is_none()
+    }
+
     /// `containerName` goes with `imageDetail.json` (which names no container) and only with it.
     fn check_container_name(&self) -> Result<(), ParamsError> {
         let base = self.file_name.rsplit('/').next().unwrap_or(&self.file_name);
@@ -124,6 +190,54 @@ impl Params {
 struct Fields<'a>(&'a Map<String, Value>);
 
 impl Fields<'_> {
+    fn action(&self) -> Result<Action, ParamsError> {
+        match self.string("action")? {
+            None | Some("deploy") => Ok(Action::Deploy),
+            Some("continue") => Ok(Action::Continue),
+            Some("rollback") => Ok(Action::Rollback),
+            Some(other) => Err(invalid(
+                "action",
+                format!("must be \"deploy\" (the default), \"continue\" or \"rollback\", not {:?}", clip(other, 64)),
+            )),
+        }
+    }
+
+    /// Refuses keys the action does not use, and a promotion that also names an image source.
+    fn only_with(&self, action: Action) -> Result<(), ParamsError> {
+        for (key, actions) in ONLY_WITH {
+            if self.0.contains_key(key) && !actions.contains(&action) {
+                let takers: Vec<&str> = actions.iter().map(|a| a.name()).collect();
+                return Err(invalid(
+                    key,
+                    format!("is not used with action \"{}\" (only with {})", action.name(), takers.join(", ")),
+                ));
+            }
+        }
+        if action == Action::Deploy && self.0.contains_key("taskDefinition") {
+            if let Some(key) = ["fileName", "containerName", "artifact"].into_iter().find(|k| self.0.contains_key(*k)) {
+                return Err(invalid(
+                    key,
+                    "cannot be set with \"taskDefinition\": a promotion deploys that existing revision as it is \
+                     and reads no image file (one source of truth for what is deployed); remove one of them"
+                        .to_owned(),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn wait(&self, action: Action) -> Result<Wait, ParamsError> {
+        match self.0.get("wait") {
+            None | Some(Value::Bool(true)) => Ok(Wait::Yes),
+            Some(Value::Bool(false)) => Ok(Wait::No),
+            Some(Value::String(s)) if s == "paused" && action != Action::Rollback => Ok(Wait::Paused),
+            Some(Value::String(s)) if s == "paused" => {
+                Err(invalid("wait", "\"paused\" is for actions deploy and continue; a rollback is followed to its end"))
+            }
+            Some(other) => Err(wrong_type("wait", "true, false or \"paused\"", other)),
+        }
+    }
+
     fn string(&self, key: &'static str) -> Result<Option<&str>, ParamsError> {
         match self.0.get(key) {
             None => Ok(None),
@@ -279,12 +393,16 @@ mod tests {
         assert_eq!(
             p,
             Params {
+                action: Action::Deploy,
                 cluster: "prod".into(),
+                task_definition: None,
+                service_deployment_arn: None,
+                hook_id: None,
                 service: "web".into(),
                 artifact: None,
                 file_name: DEFAULT_FILE_NAME.into(),
                 container_name: None,
-                wait: true,
+                wait: Wait::Yes,
                 timeout_minutes: None,
                 on_timeout: OnTimeout::Rollback,
                 force_new_deployment: false,
@@ -301,7 +419,7 @@ mod tests {
         assert_eq!(p.artifact.as_deref(), Some("BuildOutput"));
         assert_eq!(p.file_name, "out/imageDetail.json");
         assert_eq!(p.container_name.as_deref(), Some("app"));
-        assert!(!p.wait && p.force_new_deployment);
+        assert!(p.wait == Wait::No && p.force_new_deployment);
         assert_eq!(p.timeout_minutes, Some(1440));
         assert_eq!(p.on_timeout, OnTimeout::Leave);
     }
@@ -322,7 +440,28 @@ mod tests {
             (r#"{"cluster":null,"service":"web"}"#, "\"cluster\" must be a string, not null"),
             (
                 r#"{"cluster":"p","service":"w","wait":"false"}"#,
-                "\"wait\" must be true or false, not the string \"false\"",
+                "\"wait\" must be true, false or \"paused\", not the string \"false\"",
+            ),
+            (r#"{"cluster":"p","service":"w","action":"undo"}"#, "\"action\" must be \"deploy\" (the default)"),
+            (
+                r#"{"cluster":"p","service":"w","action":"continue","fileName":"x.json"}"#,
+                "\"fileName\" is not used with action \"continue\" (only with deploy)",
+            ),
+            (
+                r#"{"cluster":"p","service":"w","hookId":"h"}"#,
+                "\"hookId\" is not used with action \"deploy\" (only with continue)",
+            ),
+            (
+                r#"{"cluster":"p","service":"w","action":"continue","taskDefinition":"web:3"}"#,
+                "\"taskDefinition\" is not used with action \"continue\" (only with deploy, rollback)",
+            ),
+            (
+                r#"{"cluster":"p","service":"w","taskDefinition":"web:3","fileName":"imagedefinitions.json"}"#,
+                "\"fileName\" cannot be set with \"taskDefinition\": a promotion deploys that existing revision",
+            ),
+            (
+                r#"{"cluster":"p","service":"w","action":"rollback","wait":"paused"}"#,
+                "a rollback is followed to its end",
             ),
             (r#"{"cluster":"p","service":"w","forceNewDeployment":1}"#, "\"forceNewDeployment\" must be true or false"),
             (r#"{"cluster":"p","service":"w","timeoutMinutes":0}"#, "from 1 to 1440 minutes, not 0"),
@@ -356,6 +495,19 @@ mod tests {
             let message = err(raw);
             assert!(message.contains(expected), "{raw}: {message:?} lacks {expected:?}");
         }
+    }
+
+    #[test]
+    fn actions() {
+        let p = ok(r#"{"action":"continue","cluster":"p","service":"w","wait":"paused","hookId":"h1"}"#);
+        assert_eq!((p.action, p.wait, p.hook_id.as_deref()), (Action::Continue, Wait::Paused, Some("h1")));
+        assert!(!p.reads_artifact());
+        let p = ok(r#"{"action":"rollback","cluster":"p","service":"w","taskDefinition":"web:3"}"#);
+        assert_eq!((p.action, p.task_definition.as_deref()), (Action::Rollback, Some("web:3")));
+        let p = ok(r#"{"cluster":"p","service":"w","taskDefinition":"arn:aws:ecs:us-east-1:1:task-definition/web:3"}"#);
+        assert!(p.action == Action::Deploy && !p.reads_artifact());
+        // A promotion needs no containerName even though the default file name would want none either.
+        assert!(ok(r#"{"cluster":"p","service":"w"}"#).reads_artifact());
     }
 
     #[test]

@@ -1,6 +1,6 @@
 """Expands template.yaml for the security scan: SAM → plain CloudFormation (so the function's IAM role is
 scanned like any role), with the optional pipeline switched on (scanners skip resources whose condition
-is false by default). Usage: expand.py template.yaml out.json"""
+is false by default) and its approval gate on. Usage: expand.py template.yaml out.json"""
 
 import json
 import sys
@@ -22,6 +22,7 @@ def main(source, target):
     # `sam build` replaces the local CodeUri with the uploaded package; stand in for it.
     template["Resources"]["Deployer"]["Properties"]["CodeUri"] = "s3://example-bucket/ecs-deployer.zip"
     template["Parameters"]["CreatePipeline"]["Default"] = "true"
+    template["Parameters"]["ApprovalGate"]["Default"] = "true"
     template["Parameters"]["ServiceName"]["Default"] = "web"
     template["Parameters"]["FullRepositoryId"]["Default"] = "example/app"
     template["Parameters"]["ExecutionRoleArn"]["Default"] = "arn:aws:iam::123456789012:role/web-execution"
