@@ -126,13 +126,20 @@ pub async fn rollback(clients: &Clients, params: &Params, checkpoint: &Checkpoin
         checkpoint.step(format!("describing service deployment {}", short_arn(arn)));
         if let Some(sd) = ecs::describe_service_deployment(ecs, arn).await? {
             let status = deployment::status(&sd);
-            if matches!(
-                status,
-                "PENDING" | "IN_PROGRESS" | "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" | "STOP_REQUESTED"
-            ) && params.task_definition.is_none()
+            // In progress (or paused): ECS's own rollback, which also restores the service's other settings.
+            // Already rolling back, or rolled back by ECS (a failure, or a pause hook that expired): report it.
+            let rolling_back = matches!(status, "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS" | "ROLLBACK_SUCCESSFUL");
+            if (matches!(status, "PENDING" | "IN_PROGRESS" | "STOP_REQUESTED") || rolling_back)
+                && params.task_definition.is_none()
             {
                 let (revision, previous) = revisions_of(ecs, &sd).await;
-                let headline = if matches!(status, "PENDING" | "IN_PROGRESS") {
+                let headline = if rolling_back {
+                    format!(
+                        "Service deployment {} of {revision} is already {status} (ECS rolled it back itself); to go \
+                         further back, name the revision in \"taskDefinition\"",
+                        short_arn(arn)
+                    )
+                } else {
                     checkpoint.step(format!("rolling back service deployment {}", short_arn(arn)));
                     ecs::roll_back(ecs, arn).await?;
                     info!(service_deployment = %arn, "asked ECS to roll the deployment back");
@@ -140,8 +147,6 @@ pub async fn rollback(clients: &Clients, params: &Params, checkpoint: &Checkpoin
                         "Asked ECS to roll back service deployment {} of {revision} (StopServiceDeployment ROLLBACK)",
                         short_arn(arn)
                     )
-                } else {
-                    format!("Service deployment {} of {revision} is already {status}; following it", short_arn(arn))
                 };
                 return follow_from(params, &release, &sd, &revision, previous.as_deref(), headline);
             }

@@ -6,6 +6,7 @@
 4. deploys a bad build: ECS's circuit breaker rolls it back, and the function says why
 5. a CANARY deploy of a second service: the summaries walk through its traffic steps and bakes
 6. a bad build of that service: a CloudWatch alarm trips during the bake, and the rollback names the alarm
+7. deploy → pause → continue: a deploy that stops at a pause hook, an approval, and a continue action
 Every process started here is stopped at the end, also on failure or Ctrl-C.
 """
 
@@ -128,6 +129,36 @@ def main():
         for job_id, status, report in results:
             show(job_id, status, report)
         ok = ok and results[-1][1] == "Failed" and "\"api-5xx-rate\" went into ALARM" in results[-1][2]["failureDetails"]["message"]
+
+        say("\n== 5. Deploy → pause → continue: service gated stops at a pause hook after test traffic, for an approval")
+        gated = dict(canary, lifecycleHooks=[{"targetType": "PAUSE", "lifecycleStages": ["POST_TEST_TRAFFIC_SHIFT"],
+                                              "roleArn": "arn:aws:iam::123456789012:role/ecs-hooks",
+                                              "timeoutConfiguration": {"timeoutInMinutes": 1440, "action": "ROLLBACK"}}])
+        gated.pop("alarms")
+        ecs.seed(cluster, "gated", [("app", f"{REPO}-gated:1111111")], config=gated, minutes_per_look=10)
+        pipeline.upload(key + "-gated", zip_bytes({"imagedefinitions.json": image_definitions([("app", f"{REPO}-gated:9a8b7c6")])}))
+        first = copy.deepcopy(api)
+        first["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        first["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(
+            {"cluster": cluster, "service": "gated", "wait": "paused"})
+        first["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key + "-gated"
+        say('Deploy action, UserParameters {"cluster": "demo", "service": "gated", "wait": "paused"}:')
+        results = list(follow(stack, pipeline, first))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        variables = results[-1][2].get("outputVariables", {})
+        say("Manual approval: approved.")
+        cont = copy.deepcopy(first)
+        cont["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        user = {"action": "continue", "cluster": cluster, "service": "gated",
+                "serviceDeploymentArn": variables.get("ServiceDeploymentArn", ""), "hookId": variables.get("HookId", "")}
+        cont["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(user)
+        cont["CodePipeline.job"]["data"]["inputArtifacts"] = []
+        say('Continue action, UserParameters {"action": "continue", ..., "serviceDeploymentArn": "#{Deploy.ServiceDeploymentArn}", "hookId": "#{Deploy.HookId}"}:')
+        results = list(follow(stack, pipeline, cont))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        ok = ok and "HookId" in variables and results[-1][1] == "Succeeded"
 
         leaked = any(s in stack.logs() for s in (deploy["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"],))
         say(f"\nfunction logs (JSON, RUST_LOG=trace): {stack.log_dir}; artifact secret in logs: {'YES' if leaked else 'no'}")

@@ -336,7 +336,7 @@ async fn each_bad_input_gets_one_failure_of_the_right_type_and_deploys_nothing()
             World::default(),
             r#"{"cluster":"demo","service":"web","wait":"yes"}"#,
             "ConfigurationError",
-            &["\"wait\" must be true or false"],
+            &["\"wait\" must be true, false or \"paused\""],
         ),
         case(
             "no such file",

@@ -213,15 +213,14 @@ impl Fields<'_> {
                 ));
             }
         }
-        if action == Action::Deploy && self.0.contains_key("taskDefinition") {
-            if let Some(key) = ["fileName", "containerName", "artifact"].into_iter().find(|k| self.0.contains_key(*k)) {
-                return Err(invalid(
-                    key,
-                    "cannot be set with \"taskDefinition\": a promotion deploys that existing revision as it is \
-                     and reads no image file (one source of truth for what is deployed); remove one of them"
-                        .to_owned(),
-                ));
-            }
+        let image_source = ["fileName", "containerName", "artifact"].into_iter().find(|k| self.0.contains_key(*k));
+        if let (Action::Deploy, true, Some(key)) = (action, self.0.contains_key("taskDefinition"), image_source) {
+            return Err(invalid(
+                key,
+                "cannot be set with \"taskDefinition\": a promotion deploys that existing revision as it is and \
+                 reads no image file (one source of truth for what is deployed); remove one of them"
+                    .to_owned(),
+            ));
         }
         Ok(())
     }
@@ -488,7 +487,7 @@ mod tests {
             (r#"{"cluster":"p","service":"w","DeploymentTimeout":5}"#, "use \"timeoutMinutes\""),
             (
                 r#"{"cluster":"p","service":"w","zzzzzzzzzzz":1}"#,
-                "unknown key \"zzzzzzzzzzz\"; valid keys are: cluster, service",
+                "unknown key \"zzzzzzzzzzz\"; valid keys are: action, cluster, service",
             ),
         ];
         for (raw, expected) in cases {

@@ -8,11 +8,15 @@ use std::time::Duration;
 
 use aws_sdk_codepipeline::operation::put_job_failure_result::{PutJobFailureResultInput, PutJobFailureResultOutput};
 use aws_sdk_codepipeline::operation::put_job_success_result::{PutJobSuccessResultInput, PutJobSuccessResultOutput};
+use aws_sdk_ecs::operation::continue_service_deployment::{
+    ContinueServiceDeploymentInput, ContinueServiceDeploymentOutput,
+};
 use aws_sdk_ecs::operation::describe_service_deployments::DescribeServiceDeploymentsOutput;
 use aws_sdk_ecs::operation::describe_service_revisions::DescribeServiceRevisionsOutput;
 use aws_sdk_ecs::operation::describe_services::DescribeServicesOutput;
 use aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput;
 use aws_sdk_ecs::operation::describe_tasks::DescribeTasksOutput;
+use aws_sdk_ecs::operation::list_service_deployments::ListServiceDeploymentsOutput;
 use aws_sdk_ecs::operation::list_task_definitions::ListTaskDefinitionsOutput;
 use aws_sdk_ecs::operation::list_tasks::ListTasksOutput;
 use aws_sdk_ecs::operation::register_task_definition::{RegisterTaskDefinitionInput, RegisterTaskDefinitionOutput};
@@ -168,6 +172,7 @@ pub struct Sent {
     pub failures: Arc<Mutex<Vec<PutJobFailureResultInput>>>,
     pub s3_ranges: Arc<Mutex<Vec<String>>>,
     pub stopped: Arc<Mutex<Vec<StopServiceDeploymentInput>>>,
+    pub continued: Arc<Mutex<Vec<ContinueServiceDeploymentInput>>>,
     pub deregistered: Arc<Mutex<Vec<String>>>,
     /// The access key id that signed each S3 request, and each ECS request.
     pub s3_signers: Signers,
@@ -183,6 +188,9 @@ impl Sent {
     }
     pub fn stopped(&self) -> Vec<StopServiceDeploymentInput> {
         self.stopped.lock().unwrap().clone()
+    }
+    pub fn continued(&self) -> Vec<ContinueServiceDeploymentInput> {
+        self.continued.lock().unwrap().clone()
     }
     pub fn successes(&self) -> Vec<PutJobSuccessResultInput> {
         self.successes.lock().unwrap().clone()
@@ -373,7 +381,7 @@ impl World {
                 .map(|arn| {
                     ServiceRevision::builder()
                         .service_revision_arn(arn)
-                        .task_definition(NEW_TD_ARN)
+                        .task_definition(if arn == OLD_REVISION_ARN { TD_ARN } else { NEW_TD_ARN })
                         .container_images(
                             ContainerImage::builder()
                                 .container_name("web")
@@ -385,6 +393,24 @@ impl World {
                 })
                 .collect();
             DescribeServiceRevisionsOutput::builder().set_service_revisions(Some(revisions)).build()
+        }));
+        let continues = sent.continued.clone();
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::continue_service_deployment).then_compute_output(move |req| {
+            continues.lock().unwrap().push(req.clone());
+            ContinueServiceDeploymentOutput::builder()
+                .service_deployment_arn(req.service_deployment_arn().unwrap_or_default())
+                .build()
+        }));
+        ecs_rules.push(mock!(aws_sdk_ecs::Client::list_service_deployments).then_output(|| {
+            ListServiceDeploymentsOutput::builder()
+                .service_deployments(
+                    aws_sdk_ecs::types::ServiceDeploymentBrief::builder()
+                        .service_deployment_arn(NEW_SD_ARN)
+                        .status(ServiceDeploymentStatus::Successful)
+                        .target_service_revision_arn(NEW_REVISION_ARN)
+                        .build(),
+                )
+                .build()
         }));
         let stops = sent.stopped.clone();
         ecs_rules.push(mock!(aws_sdk_ecs::Client::stop_service_deployment).then_compute_output(move |req| {
