@@ -18,6 +18,7 @@ use crate::error::{AwsError, AwsErrorKind, Error};
 use crate::event::params::Wait;
 use crate::event::params::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES};
 use crate::event::{InputArtifact, Job, Params};
+use crate::guard::Guard;
 use crate::images::{self, ImageUpdate};
 use crate::report::{Outcome, Progress, Success};
 use crate::taskdef::{self, Plan};
@@ -25,9 +26,16 @@ use crate::text::{family_and_revision, short_arn};
 use crate::token::{self, FollowToken, LegacyToken, Mode, Target};
 
 /// Deploys the job's images to the service named in its parameters.
-pub async fn run(clients: &Clients, job: &Job, params: &Params, checkpoint: &Checkpoint) -> Result<Outcome, Error> {
+pub async fn run(
+    clients: &Clients,
+    guard: &Guard,
+    job: &Job,
+    params: &Params,
+    checkpoint: &Checkpoint,
+) -> Result<Outcome, Error> {
     let ecs = &clients.ecs;
     let artifact = job.artifact(params.artifact.as_deref())?;
+    guard.check_bucket(&artifact.bucket)?;
     checkpoint.step(format!("reading {} from input artifact {artifact}", params.file_name));
     let updates = read_image_file(clients, job, artifact, params).await?;
 
@@ -40,6 +48,10 @@ pub async fn run(clients: &Clients, job: &Job, params: &Params, checkpoint: &Che
     checkpoint.step(format!("describing task definition {current}"));
     let (base, tags) = ecs::describe_task_definition(ecs, &current).await?;
     let plan = taskdef::plan(&base, &updates)?;
+    // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed.
+    for change in plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())) {
+        guard.check_image(&change.to)?;
+    }
     let release = Release::new(params, Some(&plan), &service, Mode::Deploy);
 
     if taskdef::registered_by(&tags, &job.id) {

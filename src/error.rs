@@ -54,6 +54,9 @@ pub enum Error {
     Token(#[from] TokenError),
     #[error("{0}")]
     Rollout(String),
+    /// An image or artifact outside the allow-lists.
+    #[error(transparent)]
+    Refused(#[from] crate::guard::Refusal),
     /// A continue, rollback or promotion that cannot be done as asked.
     #[error("{what}")]
     Control { what: String, fix: &'static str },
@@ -92,6 +95,7 @@ impl Error {
             Self::TaskDefinitionInactive { .. } | Self::UnknownContainers { .. } | Self::Control { .. } => {
                 Configuration
             }
+            Self::Refused(_) => Configuration,
             Self::Artifact { source, .. } if source.is_missing_file() => Configuration,
             Self::Artifact { source, .. } => match source.as_ref() {
                 ArtifactError::Fetch(aws) => match aws.kind {
@@ -167,6 +171,16 @@ impl Error {
                     .into(),
             ),
             Self::Control { fix, .. } => Some((*fix).to_owned()),
+            Self::Refused(crate::guard::Refusal::Image { .. }) => Some(
+                "build and push the image to an allowed registry, or, if this deploy is legitimate, add its registry \
+                 (and repository prefix) to ALLOWED_IMAGES (template parameter AllowedImages)"
+                    .into(),
+            ),
+            Self::Refused(crate::guard::Refusal::Bucket { .. }) => Some(
+                "invoke this function only from the pipeline whose artifact bucket is allowed, or add the bucket to \
+                 ALLOWED_ARTIFACT_BUCKETS (template parameter AllowedArtifactBuckets)"
+                    .into(),
+            ),
             Self::UnknownContainers { .. } => {
                 Some("make the build's image file use the task definition's container names".into())
             }

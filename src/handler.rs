@@ -14,6 +14,7 @@ use crate::clock::now_ms;
 use crate::error::Error;
 use crate::event::params::Action;
 use crate::event::{self, EventError, Job, params};
+use crate::guard::Guard;
 use crate::report::{self, Delivery, Outcome};
 use crate::{control, deploy, follow};
 
@@ -24,15 +25,21 @@ const MAX_REPORT_RESERVE: Duration = Duration::from_secs(5);
 /// Time kept back from the Lambda deadline to answer Lambda itself after the report.
 const ANSWER_RESERVE: Duration = Duration::from_millis(250);
 
-/// The function: clients built once, and the jobs this process has answered.
+/// The function: clients built once, the allow-lists, and the jobs this process has answered.
 pub struct Handler {
     clients: Clients,
+    guard: Guard,
     answered: Mutex<VecDeque<String>>,
 }
 
 impl Handler {
+    /// A handler without allow-lists (tests); the process uses [`Handler::with_guard`].
     pub fn new(clients: Clients) -> Self {
-        Self { clients, answered: Mutex::new(VecDeque::new()) }
+        Self::with_guard(clients, Guard::default())
+    }
+
+    pub fn with_guard(clients: Clients, guard: Guard) -> Self {
+        Self { clients, guard, answered: Mutex::new(VecDeque::new()) }
     }
 
     /// Handles one Lambda invocation. Returns `Err` only when no job could be answered: the event is not a
@@ -81,7 +88,7 @@ impl Handler {
                     Action::Deploy if params.task_definition.is_some() => {
                         control::promote(&self.clients, &params, checkpoint).await
                     }
-                    Action::Deploy => deploy::run(&self.clients, job, &params, checkpoint).await,
+                    Action::Deploy => deploy::run(&self.clients, &self.guard, job, &params, checkpoint).await,
                     Action::Continue => control::continue_deployment(&self.clients, &params, checkpoint).await,
                     Action::Rollback => control::rollback(&self.clients, &params, checkpoint).await,
                 },

@@ -8,6 +8,7 @@
 //! - [`deploy`]: the first invocation's steps (read → describe → plan → register → update → hand over)
 //! - [`control`]: driving a deployment from the pipeline: continue at a pause hook, roll back, promote
 //! - [`follow`]: a continuation invocation's look at the service deployment
+//! - [`guard`]: the allow-lists of images and artifact buckets
 //! - [`deployment`]: judging one ECS service deployment, every strategy (pure)
 //! - [`rollout`]: judging a v1 token's deployment from DescribeServices; explaining a failure (pure)
 //! - [`ecs`]: every ECS call, each error wrapped with action and resource
@@ -28,6 +29,7 @@ pub mod ecs;
 pub mod error;
 pub mod event;
 pub mod follow;
+pub mod guard;
 pub mod handler;
 pub mod images;
 pub mod logging;

@@ -1,5 +1,6 @@
 //! The Lambda entry point: logging, clients (once), then the runtime loop.
 
+use ecs_deployer::guard::Guard;
 use ecs_deployer::{Clients, Handler, logging};
 use lambda_runtime::{LambdaEvent, service_fn};
 use serde_json::Value;
@@ -7,7 +8,9 @@ use serde_json::Value;
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     logging::init();
-    let handler = Handler::new(Clients::from_env().await);
+    let guard = Guard::from_env();
+    tracing::info!(allow_lists = %guard.describe(), "starting");
+    let handler = Handler::with_guard(Clients::from_env().await, guard);
     let handler = &handler;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| handler.handle(event))).await
 }

@@ -5,7 +5,7 @@ use aws_sdk_codepipeline::operation::put_job_failure_result::PutJobFailureResult
 use aws_sdk_codepipeline::operation::put_job_success_result::PutJobSuccessResultError;
 use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails};
 use aws_smithy_runtime_api::client::result::SdkError;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use crate::error::{AwsError, Error};
 use crate::text::truncate;
@@ -42,6 +42,15 @@ pub struct Progress {
 }
 
 impl Outcome {
+    /// What the report says (the summary or the failure message).
+    pub fn text(&self) -> String {
+        match self {
+            Self::Succeeded(s) => s.summary.clone(),
+            Self::InProgress(p) => p.summary.clone(),
+            Self::Failed(e) => e.message(),
+        }
+    }
+
     /// A word for logs and the invocation's response.
     pub fn label(&self) -> &'static str {
         match self {
@@ -112,7 +121,13 @@ pub async fn send(client: &aws_sdk_codepipeline::Client, job_id: &str, outcome: 
             Ok(Delivery::AlreadyFinished)
         }
         Err(rejection) if rejection.job_not_found() => {
-            warn!("CodePipeline does not know this job id; there is nobody to report to");
+            // Anyone allowed to invoke the function can send a job id CodePipeline never issued: say loudly
+            // what this invocation did on its behalf.
+            error!(
+                changed = %truncate(outcome.text(), 2000),
+                "CodePipeline does not know this job id: the invocation did not come from a pipeline's job (or the \
+                 job expired); this is what it did"
+            );
             Ok(Delivery::UnknownJob)
         }
         Err(rejection) => Err(rejection.into_error(job_id)),

@@ -295,9 +295,21 @@ impl Default for World {
 }
 
 impl World {
+    /// A handler with allow-lists on the same mocked world, recording into `sent`.
+    pub fn handler_with_guard(&self, guard: ecs_deployer::guard::Guard, sent: &Sent) -> Handler {
+        let (clients, _) = self.clients(sent.clone());
+        Handler::with_guard(clients, guard)
+    }
+
     /// The handler wired to mocked clients, and the record of what it sends.
     pub fn handler(&self) -> (Handler, Sent) {
         let sent = Sent::default();
+        let (clients, sent) = self.clients(sent);
+        (Handler::new(clients), sent)
+    }
+
+    /// Mocked clients recording into `sent`.
+    fn clients(&self, sent: Sent) -> (Clients, Sent) {
         let mut s3_rules = Vec::new();
         let mut ecs_rules = Vec::new();
         let mut pipeline_rules = Vec::new();
@@ -461,7 +473,7 @@ impl World {
                 Some(d) => c.http_client(slow_http_client(d)),
                 None => c,
             });
-        (Handler::new(Clients::from_parts(ecs, pipeline, s3.config().clone())), sent)
+        (Clients::from_parts(ecs, pipeline, s3.config().clone()), sent)
     }
 }
 
@@ -579,8 +591,9 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Captured {
 /// Captures this thread's logs at TRACE (JSON when `json`) until the guard drops.
 pub fn capture_logs(json: bool) -> (Captured, tracing::subscriber::DefaultGuard) {
     let captured = Captured::default();
-    let subscriber =
-        ecs_deployer::logging::subscriber(json, tracing_subscriber::EnvFilter::new("trace"), captured.clone());
+    // RUST_LOG=trace, as the integration tests run the binary.
+    let levels = ecs_deployer::logging::Levels::parse(Some("trace"), None);
+    let subscriber = ecs_deployer::logging::subscriber(json, levels, captured.clone());
     (captured.clone(), tracing::subscriber::set_default(subscriber))
 }
 

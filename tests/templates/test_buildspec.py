@@ -15,6 +15,10 @@ SHA = "3f2a9c1e5b7d4f60a1b2c3d4e5f60718293a4b5c"
 
 STUB = """#!/usr/bin/env bash
 echo "$(basename "$0") $*" >> "$STUB_LOG"
+if [ "$(basename "$0")" = aws ] && [ "$2" = describe-images ]; then
+  if [ -n "${STUB_IMAGE_EXISTS:-}" ]; then echo '{"imageDetails": [{}]}'; exit 0; fi
+  echo "An error occurred (ImageNotFoundException) when calling the DescribeImages operation" >&2; exit 254
+fi
 if [ "$(basename "$0")" = aws ]; then echo stub-password; fi
 if [ "$(basename "$0")" = docker ] && [ "$1" = login ]; then cat > /dev/null; fi
 """
@@ -48,6 +52,16 @@ def test_pushes_the_commit_sha_tag_and_writes_imagedefinitions(tmp_path):
     assert pushes == [f"docker push {REPOSITORY}:3f2a9c1"], "only the SHA tag is pushed, never latest"
     assert json.loads((work / "imagedefinitions.json").read_text()) == [{"name": "web", "imageUri": f"{REPOSITORY}:3f2a9c1"}]
     assert spec["artifacts"]["files"] == ["imagedefinitions.json"]
+    assert f"aws ecr describe-images --region us-east-1 --repository-name web --image-ids imageTag=3f2a9c1" in calls
+
+
+def test_a_rerun_of_the_same_commit_deploys_the_image_already_pushed(tmp_path):
+    result, calls, work, _ = run_buildspec(tmp_path, REPOSITORY_URI=REPOSITORY, CONTAINER_NAME="web",
+                                           CODEBUILD_RESOLVED_SOURCE_VERSION=SHA, STUB_IMAGE_EXISTS="1")
+    assert result.returncode == 0, result.stderr
+    assert "is already in ECR (tags are immutable): not building or pushing it again" in result.stdout
+    assert not [c for c in calls if c.startswith(("docker build", "docker push"))], calls
+    assert json.loads((work / "imagedefinitions.json").read_text()) == [{"name": "web", "imageUri": f"{REPOSITORY}:3f2a9c1"}]
 
 
 @pytest.mark.parametrize("missing", ["CODEBUILD_RESOLVED_SOURCE_VERSION", "REPOSITORY_URI", "CONTAINER_NAME"])
