@@ -11,13 +11,17 @@ RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 CARGO_TEST := $(if $(shell command -v cargo-nextest),cargo nextest run --locked --no-fail-fast,cargo test --locked)
 FUZZ_SECONDS ?= 600
 
-.PHONY: test demo bench fuzz fuzz-smoke cargo-fuzz lint unit integration templates sam-build release
+.PHONY: test demo bench fuzz fuzz-smoke cargo-fuzz lint unit integration templates sam-build release toolchain
 
 ## test: formatting, lints, unit and SDK-mock tests, the real binary on the emulator, templates, SAM build, fuzz smoke
-test: lint unit integration templates sam-build fuzz-smoke
+test: toolchain lint unit integration templates sam-build fuzz-smoke
+
+## toolchain: the Rust version rust-toolchain.toml pins (linked from the installed stable; nothing downloads)
+toolchain:
+	@.ci/toolchain.sh
 
 ## demo: deploy on the local emulator through the real binary, then show an explained rollback
-demo: $(BIN) $(VENV)/.installed
+demo: toolchain $(BIN) $(VENV)/.installed
 	$(VENV)/bin/python tests/demo.py
 
 lint:
@@ -44,7 +48,7 @@ SAM_ARCH ?= x86_64
 sam-build: $(VENV_SAM)/.installed
 	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
 	  $(VENV_SAM)/bin/sam build --build-dir .build/sam \
-	  --parameter-overrides Architecture=$(SAM_ARCH) ClusterName=demo ExecutionRoleArn=arn:aws:iam::123456789012:role/demo
+	  --parameter-overrides Architecture=$(SAM_ARCH) ClusterName=demo ServiceName=web AllowedArtifactBuckets=demo-artifacts ExecutionRoleArn=arn:aws:iam::123456789012:role/demo
 	@ls -l .build/sam/Deployer/bootstrap
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 600); fuzz-smoke: 15 s each, part of make test
@@ -58,7 +62,7 @@ cargo-fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
 
 ## bench: this function against the Python/boto3 peer on the emulator; writes BENCHMARKS.md
-bench: $(BIN) $(VENV)/.installed
+bench: toolchain $(BIN) $(VENV)/.installed
 	$(VENV)/bin/python bench/run.py
 
 release: $(BIN)

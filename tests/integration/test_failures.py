@@ -193,3 +193,32 @@ def test_failing_diagnostics_do_not_hide_a_rollback(stack, emulator, pipeline, e
     assert kind == "JobFailed" and "ECS deployment circuit breaker" in message, message
     assert "unavailable" in message and "AccessDeniedException" in message, message
     assert "ECS is rolling back" in message and "rolling back to " in message, message
+
+
+def test_a_forged_invocation_changes_nothing(tmp_path):
+    """Anyone allowed to invoke the function could send an event of their own making: an image or an artifact
+    bucket outside the allow-lists is refused before anything changes."""
+    from emulator.harness import Ecs, Pipeline, Stack
+
+    allowed = {"ALLOWED_IMAGES": f"{REPO}/web", "ALLOWED_ARTIFACT_BUCKETS": "codepipeline-artifacts-demo"}
+    with Stack(tmp_path, extra_env=allowed) as stack:
+        ecs, pipeline = Ecs(stack.emulator), Pipeline(stack)
+        ecs.seed("guarded", "web", [("web", OLD)])
+        pipeline.upload("forged/1", zip_bytes({"imagedefinitions.json": image_definitions([("web", "attacker.example/web:1")])}))
+        pipeline.upload("forged/2", zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{REPO}.attacker.example/web:1")])}))
+        user = json.dumps({"cluster": "guarded", "service": "web", "wait": False})
+        for key, words in (("forged/1", "image attacker.example/web:1 is outside ALLOWED_IMAGES"),
+                           ("forged/2", "is outside ALLOWED_IMAGES")):
+            run = pipeline.run(user, artifacts=[("BuildOutput", key)])
+            assert_one_failure(run, "ConfigurationError", words)
+        data = pipeline.job_data(user, [("BuildOutput", "forged/1")])
+        data["inputArtifacts"][0]["location"]["s3Location"]["bucketName"] = "someone-elses-bucket"
+        job_id, event = pipeline.file_job(data)
+        pipeline.invoke(event)
+        details = stack.emulator.admin("GET", f"jobs/{job_id}")["reports"][0]["request"]["failureDetails"]
+        assert details["type"] == "ConfigurationError" and "outside ALLOWED_ARTIFACT_BUCKETS" in details["message"], details
+        assert len(ecs.revisions("web")) == 1, "nothing registered"
+        assert ecs.service("guarded", "web")["taskDefinition"].endswith("web:1"), "nothing updated"
+        assert "ALLOWED_IMAGES enforced, ALLOWED_ARTIFACT_BUCKETS enforced" in stack.logs()
+        pipeline.upload("good/1", zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+        assert pipeline.run(user, artifacts=[("BuildOutput", "good/1")]).status == "Succeeded"
