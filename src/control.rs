@@ -161,7 +161,7 @@ pub async fn rollback(clients: &Clients, params: &Params, checkpoint: &Checkpoin
         }
     };
     checkpoint.step(format!("describing task definition {wanted}"));
-    let (td, _) = ecs::describe_task_definition(ecs, &wanted).await.map_err(|e| promotion_error(e, &wanted))?;
+    let td = ecs::describe_task_definition(ecs, &wanted).await.map_err(|e| promotion_error(e, &wanted))?.td;
     let wanted_arn = td.task_definition_arn().unwrap_or(&wanted).to_owned();
     if wanted_arn == current_td {
         return Err(Error::Control {
@@ -209,7 +209,7 @@ pub async fn promote(clients: &Clients, params: &Params, checkpoint: &Checkpoint
     checkpoint.step(format!("describing {target}"));
     let service = ecs::describe_service(ecs, &params.cluster, &params.service).await?;
     checkpoint.step(format!("describing task definition {wanted}"));
-    let (td, _) = ecs::describe_task_definition(ecs, wanted).await.map_err(|e| promotion_error(e, wanted))?;
+    let td = ecs::describe_task_definition(ecs, wanted).await.map_err(|e| promotion_error(e, wanted))?.td;
     let arn = td.task_definition_arn().unwrap_or(wanted).to_owned();
     let current = service.task_definition().unwrap_or_default().to_owned();
     let mut release = Release::new(params, None, &service, Mode::Deploy);

@@ -5,7 +5,7 @@
 //! Read top to bottom, `run` is the deploy: each step names what it does and on which resource, and every
 //! AWS error is wrapped with both (in [`crate::ecs`]).
 
-use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentRolloutState, Service, Tag, TaskDefinition};
+use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentRolloutState, Service};
 use tracing::{info, warn};
 
 use crate::artifact::{self, S3Object};
@@ -46,15 +46,15 @@ pub async fn run(
     let current = service.task_definition().unwrap_or_default().to_owned();
 
     checkpoint.step(format!("describing task definition {current}"));
-    let (base, tags) = ecs::describe_task_definition(ecs, &current).await?;
-    let plan = taskdef::plan(&base, &updates)?;
+    let base = ecs::describe_task_definition(ecs, &current).await?;
+    let plan = taskdef::plan(&base.td, &updates)?;
     // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed.
     for change in plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())) {
         guard.check_image(&change.to)?;
     }
     let release = Release::new(params, Some(&plan), &service, Mode::Deploy);
 
-    if taskdef::registered_by(&tags, &job.id) {
+    if taskdef::registered_by(&base.tags, &job.id) {
         info!(task_definition = %current, "this job already registered the service's revision (a retry or duplicate delivery); not deploying again");
         return adopt(clients, &service, &release, "already deployed by this job").await;
     }
@@ -83,11 +83,11 @@ pub async fn run(
     }
 
     let release = Release { previous: Some(current.clone()), ..release };
-    let (new_arn, ours) = if plan.changes_anything() {
+    let (new_arn, ours, carried) = if plan.changes_anything() {
         checkpoint.step(format!("registering a new revision of {}", short_arn(&current)));
-        register_once(ecs, &base, &tags, &plan, &job.id).await?
+        register_once(ecs, &base, &plan, &job.id).await?
     } else {
-        (current.clone(), true)
+        (current.clone(), true, Vec::new())
     };
     if !ours {
         // Another delivery of this job registered the revision: it may have updated the service too.
@@ -102,11 +102,17 @@ pub async fn run(
     checkpoint.step(format!("updating {target} to {new_arn} (ECS may have applied the update; check the service)"));
     let updated =
         ecs::update_service(ecs, &params.cluster, &params.service, &new_arn, params.force_new_deployment).await?;
-    let headline = if new_arn == current {
+    let mut headline = if new_arn == current {
         format!("Forced a new deployment of {} on {target}", short_arn(&new_arn))
     } else {
         format!("Registered {} (from {}) and updated {target}", short_arn(&new_arn), short_arn(&current))
     };
+    if !carried.is_empty() {
+        headline.push_str(&format!(
+            " (kept task definition members this function's SDK does not model: {})",
+            carried.join(", ")
+        ));
+    }
     started(clients, &updated, &release, &new_arn, headline).await
 }
 
@@ -137,21 +143,21 @@ impl<'a> Release<'a> {
 
 /// Registers the plan's revision at most once per job: a revision this job already registered is reused,
 /// and when a concurrent delivery of the same job registered one at the same moment, the older one wins
-/// and ours is deregistered. Returns the revision and whether this delivery registered it.
+/// and ours is deregistered. Returns the revision, whether this delivery registered it, and the members
+/// carried over that our SDK does not model.
 async fn register_once(
     ecs: &aws_sdk_ecs::Client,
-    base: &TaskDefinition,
-    tags: &[Tag],
+    base: &ecs::Described,
     plan: &Plan,
     job_id: &str,
-) -> Result<(String, bool), Error> {
-    let family = base.family().unwrap_or_default();
-    let current = u64::try_from(base.revision()).unwrap_or(0);
+) -> Result<(String, bool, Vec<String>), Error> {
+    let family = base.td.family().unwrap_or_default();
+    let current = u64::try_from(base.td.revision()).unwrap_or(0);
     if let Some(found) = ecs::revisions_of_job(ecs, family, current, job_id, None).await?.into_iter().next() {
         info!(task_definition = %found, "this job registered a revision already (an earlier attempt); reusing it");
-        return Ok((found, false));
+        return Ok((found, false, Vec::new()));
     }
-    let ours = ecs::register(ecs, base, tags, plan, job_id).await?;
+    let ecs::Registered { arn: ours, carried } = ecs::register(ecs, base, plan, job_id).await?;
     let all = ecs::revisions_of_job(ecs, family, current, job_id, Some(&ours)).await?;
     match all.into_iter().next() {
         Some(winner) if winner != ours => {
@@ -159,9 +165,9 @@ async fn register_once(
             if let Err(e) = ecs::deregister(ecs, &ours).await {
                 warn!(error = %e, "could not deregister the duplicate revision");
             }
-            Ok((winner, false))
+            Ok((winner, false, carried))
         }
-        _ => Ok((ours, true)),
+        _ => Ok((ours, true, carried)),
     }
 }
 

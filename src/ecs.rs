@@ -8,6 +8,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_smithy_types::DateTime;
 
+use crate::carry::{Amend, Capture};
 use crate::error::{AwsError, AwsErrorKind, Error, aws};
 use crate::taskdef::{self, Plan};
 use crate::text::{family_and_revision, short_arn};
@@ -38,21 +39,35 @@ pub async fn describe_service(ecs: &Client, cluster: &str, service: &str) -> Res
     Err(Error::ServiceMissing { cluster: cluster.to_owned(), service: service.to_owned(), reason })
 }
 
-/// DescribeTaskDefinition with its tags; a retired revision is refused.
-pub async fn describe_task_definition(ecs: &Client, arn: &str) -> Result<(TaskDefinition, Vec<Tag>), Error> {
+/// A task definition as DescribeTaskDefinition gave it: typed, its tags, and the raw JSON (which has the
+/// members our SDK does not model; see [`crate::carry`]).
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub td: TaskDefinition,
+    pub tags: Vec<Tag>,
+    /// `None` when the answer had no body to read (SDK test doubles).
+    pub raw: Option<serde_json::Value>,
+}
+
+/// DescribeTaskDefinition with its tags and raw JSON; a retired revision is refused.
+pub async fn describe_task_definition(ecs: &Client, arn: &str) -> Result<Described, Error> {
+    let capture = Capture::default();
     let out = ecs
         .describe_task_definition()
         .task_definition(arn)
         .include(TaskDefinitionField::Tags)
+        .customize()
+        .interceptor(capture.clone())
         .send()
         .await
         .map_err(aws("DescribeTaskDefinition", format!("task definition {arn}")))?;
+    let raw = capture.task_definition();
     let tags = out.tags().to_vec();
     let td = out.task_definition.ok_or_else(|| {
         unexpected("DescribeTaskDefinition", format!("task definition {arn}"), "the answer holds no task definition")
     })?;
     match td.status() {
-        Some(TaskDefinitionStatus::Active) | None => Ok((td, tags)),
+        Some(TaskDefinitionStatus::Active) | None => Ok(Described { td, tags, raw }),
         Some(status) => Err(Error::TaskDefinitionInactive { arn: arn.to_owned(), status: status.as_str().to_owned() }),
     }
 }
@@ -92,7 +107,7 @@ pub async fn revisions_of_job(
             continue;
         }
         match describe_task_definition(ecs, &arn).await {
-            Ok((_, tags)) if taskdef::registered_by(&tags, job_id) => found.push(arn),
+            Ok(d) if taskdef::registered_by(&d.tags, job_id) => found.push(arn),
             Ok(_) | Err(Error::TaskDefinitionInactive { .. }) => {}
             Err(e) => return Err(e),
         }
@@ -100,24 +115,35 @@ pub async fn revisions_of_job(
     Ok(found)
 }
 
-/// RegisterTaskDefinition of the plan's revision; returns its ARN.
-pub async fn register(
-    ecs: &Client,
-    base: &TaskDefinition,
-    tags: &[Tag],
-    plan: &Plan,
-    job_id: &str,
-) -> Result<String, Error> {
-    let family = base.family().unwrap_or("?").to_owned();
+/// A registered revision and the members carried over from the raw JSON that our SDK does not model.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub arn: String,
+    pub carried: Vec<String>,
+}
+
+/// RegisterTaskDefinition of the plan's revision: the typed copy of `base`, plus every member of its raw
+/// JSON the typed copy did not carry.
+pub async fn register(ecs: &Client, base: &Described, plan: &Plan, job_id: &str) -> Result<Registered, Error> {
+    let family = base.td.family().unwrap_or("?").to_owned();
     let resource = format!("task definition family {family}");
-    let out = taskdef::register_request(ecs.register_task_definition(), base, tags, plan, job_id)
-        .send()
-        .await
-        .map_err(aws("RegisterTaskDefinition", resource.clone()))?;
-    out.task_definition()
+    let amend = base.raw.clone().map(Amend::new);
+    let request = taskdef::register_request(ecs.register_task_definition(), &base.td, &base.tags, plan, job_id);
+    let out = match &amend {
+        Some(amend) => request.customize().interceptor(amend.clone()).send().await,
+        None => request.send().await,
+    }
+    .map_err(aws("RegisterTaskDefinition", resource.clone()))?;
+    let arn = out
+        .task_definition()
         .and_then(|td| td.task_definition_arn())
         .map(str::to_owned)
-        .ok_or_else(|| unexpected("RegisterTaskDefinition", resource, "the answer holds no task definition ARN"))
+        .ok_or_else(|| unexpected("RegisterTaskDefinition", resource, "the answer holds no task definition ARN"))?;
+    let carried = amend.map(|a| a.carried.lock().unwrap_or_else(|e| e.into_inner()).clone()).unwrap_or_default();
+    if !carried.is_empty() {
+        tracing::info!(members = ?carried, "carried over task definition members this function's SDK does not model");
+    }
+    Ok(Registered { arn, carried })
 }
 
 /// DeregisterTaskDefinition (a duplicate registered by a concurrent delivery of the same job).

@@ -4,7 +4,7 @@
 //! - [`event`]: the `CodePipeline.job` event and its `UserParameters` (parsing and validation only)
 //! - [`artifact`]: reading the image file out of the artifact zip with ranged S3 reads
 //! - [`images`]: parsing `imagedefinitions.json` / `imageDetail.json`
-//! - [`taskdef`]: the new task definition revision (pure)
+//! - [`taskdef`]: the new task definition revision (pure); [`carry`]: members our SDK does not model, kept
 //! - [`deploy`]: the first invocation's steps (read → describe → plan → register → update → hand over)
 //! - [`control`]: driving a deployment from the pipeline: continue at a pause hook, roll back, promote
 //! - [`follow`]: a continuation invocation's look at the service deployment
@@ -19,6 +19,7 @@
 //! - [`clients`], [`logging`]: process set-up; [`text`]: text and ARN helpers; [`clock`]: the clock
 
 pub mod artifact;
+pub mod carry;
 pub mod checkpoint;
 pub mod clients;
 pub mod clock;

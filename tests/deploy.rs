@@ -176,6 +176,15 @@ async fn every_field_of_the_task_definition_is_carried_over() {
     assert_eq!(input.ephemeral_storage(), base.ephemeral_storage());
     assert_eq!(input.runtime_platform(), base.runtime_platform());
     assert_eq!(input.enable_fault_injection(), Some(true));
+    // Derived from the SDK itself: every field RegisterTaskDefinitionInput has (its Debug lists them all) is
+    // set by the copy of a fully populated revision. A field a newer SDK adds shows up here as `None` until
+    // the copy carries it (the raw JSON carry-over keeps it meanwhile; see src/carry.rs).
+    let debug = format!("{input:#?}");
+    let fields: Vec<&str> =
+        debug.lines().filter_map(|l| l.strip_prefix("    ")).filter(|l| !l.starts_with(' ')).collect();
+    assert!(fields.len() >= 18, "{debug}");
+    let missing: Vec<&str> = fields.iter().filter(|l| l.ends_with(": None,")).copied().collect();
+    assert!(missing.is_empty(), "RegisterTaskDefinitionInput fields the copy does not set: {missing:?}");
     // Tags: kept, less the reserved aws: ones, with this job's id replacing the previous job's.
     let tags: Vec<_> = input.tags().iter().map(|t| (t.key().unwrap(), t.value().unwrap())).collect();
     assert_eq!(tags, vec![("team", "payments"), (JOB_TAG, JOB_ID)]);

@@ -242,12 +242,32 @@ class Ecs:
         self.emulator = emulator
         self.ecs = emulator.client("ecs")
 
+    def _raw(self, action, body):
+        """An ECS call as raw JSON both ways: botocore neither sends nor parses members its model lacks."""
+        http = urllib.request.Request(self.emulator.url + "/", data=json.dumps(body).encode(), method="POST", headers={
+            "X-Amz-Target": f"AmazonEC2ContainerServiceV20141113.{action}",
+            "Content-Type": "application/x-amz-json-1.1",
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={FUNCTION_KEY_ID}/20260101/{REGION}/ecs/aws4_request, SignedHeaders=host, Signature=0",
+        })
+        with urllib.request.urlopen(http, timeout=10) as response:
+            return json.loads(response.read())
+
+    def task_definition_raw(self, arn):
+        return self._raw("DescribeTaskDefinition", {"taskDefinition": arn})["taskDefinition"]
+
+    def register_raw(self, request, top=None, container=None):
+        """RegisterTaskDefinition as raw JSON, with members botocore would not send (`top` into the task
+        definition, `container` into its first container): as a newer ECS API would have them."""
+        body = dict(request, **(top or {}))
+        body["containerDefinitions"] = [dict(body["containerDefinitions"][0], **(container or {}))] + body["containerDefinitions"][1:]
+        return self._raw("RegisterTaskDefinition", body)["taskDefinition"]
+
     def seed(self, cluster, service, containers, scenario="complete", polls=1, desired=2, controller=None, config=None,
-             **scenario_extra):
+             td_extra=None, **scenario_extra):
         """A service on `containers` ([(name, image)]); `config` is its deploymentConfiguration (strategy, bakes,
         hooks, circuit breaker, alarms); `scenario` how its next deployment goes (tests/emulator/deployments.py)."""
         self.ecs.create_cluster(clusterName=cluster)
-        td = self.ecs.register_task_definition(
+        request = dict(
             family=service,
             networkMode="awsvpc",
             requiresCompatibilities=["FARGATE"],
@@ -258,7 +278,11 @@ class Ecs:
             runtimePlatform={"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"},
             ephemeralStorage={"sizeInGiB": 30},
             tags=[{"key": "team", "value": "payments"}],
-        )["taskDefinition"]
+        )
+        if td_extra:
+            td = self.register_raw(request, **td_extra)
+        else:
+            td = self.ecs.register_task_definition(**request)["taskDefinition"]
         self.emulator.scenario(service, scenario, polls, **scenario_extra)
         kwargs = {"deploymentController": {"type": controller}} if controller else {}
         if config:

@@ -87,3 +87,22 @@ def test_a_no_wait_deploy_makes_the_minimum_of_aws_calls(stack, emulator, pipeli
         "s3:GetObject": 1, "ecs:DescribeServices": 1, "ecs:DescribeTaskDefinition": 1, "ecs:ListTaskDefinitions": 2,
         "ecs:RegisterTaskDefinition": 1, "ecs:UpdateService": 1, "codepipeline:PutJobSuccessResult": 1,
     }, calls
+
+
+def test_task_definition_members_our_sdk_does_not_know_are_kept(stack, emulator, pipeline, ecs, names):
+    """ECS's trustedExecutionConfiguration (not in aws-sdk-ecs 1.157) and an invented future member, at the top
+    and in a container, survive a deploy: the SDK would drop them; the raw JSON carry-over keeps them."""
+    extra = {"top": {"trustedExecutionConfiguration": {"isolationMode": "ISOLATED_SANDBOX"}, "futureMember": {"x": [1, 2]}},
+             "container": {"futureContainerMember": "kept"}}
+    ecs.seed(names["cluster"], names["service"], [("web", OLD), ("sidecar", f"{REPO}/sidecar:1")], td_extra=extra)
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+    run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"])])
+    assert run.status == "Succeeded", run.jobs
+    new = ecs.task_definition_raw(run.variables["TaskDefinitionArn"])
+    assert new["trustedExecutionConfiguration"] == {"isolationMode": "ISOLATED_SANDBOX"}
+    assert new["futureMember"] == {"x": [1, 2]}
+    assert new["containerDefinitions"][0]["futureContainerMember"] == "kept"
+    assert new["containerDefinitions"][0]["image"] == NEW
+    summary = run.report["executionDetails"]["summary"]
+    assert "kept task definition members this function's SDK does not model" in summary, summary
+    assert "trustedExecutionConfiguration" in summary and "containerDefinitions[0].futureContainerMember" in summary
