@@ -353,26 +353,30 @@ async fn a_deployment_that_succeeded_and_was_replaced_later_is_a_success_with_a_
     assert!(sent.failures().is_empty());
 }
 
-#[tokio::test]
-async fn a_revision_this_job_registered_already_is_reused_not_registered_again() {
-    // A crash after RegisterTaskDefinition, or a concurrent delivery: the family's newest revision carries
-    // this job's tag, so the deploy uses it.
-    let mine = TaskDefinition::builder()
+/// DescribeTaskDefinition of web:8, a revision tagged with this job (an earlier attempt's or another delivery's).
+fn web_8_of_this_job() -> aws_smithy_mocks::Rule {
+    let td = TaskDefinition::builder()
         .task_definition_arn(NEW_TD_ARN)
         .family("web")
         .revision(8)
         .status(TaskDefinitionStatus::Active)
         .build();
-    let tagged = mock!(aws_sdk_ecs::Client::describe_task_definition)
+    mock!(aws_sdk_ecs::Client::describe_task_definition)
         .match_requests(|r| r.task_definition() == Some(NEW_TD_ARN))
         .then_output(move || {
             aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput::builder()
-                .task_definition(mine.clone())
+                .task_definition(td.clone())
                 .tags(Tag::builder().key(JOB_TAG).value(JOB_ID).build())
                 .build()
-        });
+        })
+}
+
+#[tokio::test]
+async fn a_revision_this_job_registered_already_is_reused_not_registered_again() {
+    // A crash after RegisterTaskDefinition, or a concurrent delivery: the family's newest revision carries
+    // this job's tag, so the deploy uses it.
     let world = World {
-        overrides: vec![Op::Ecs(tagged)],
+        overrides: vec![Op::Ecs(web_8_of_this_job())],
         revisions: vec![NEW_TD_ARN.into(), TD_ARN.into()],
         ..World::default()
     };
@@ -387,20 +391,6 @@ async fn a_revision_this_job_registered_already_is_reused_not_registered_again()
 #[tokio::test]
 async fn a_concurrent_delivery_that_registered_first_wins_and_ours_is_deregistered() {
     // Both deliveries registered: ours is web:9, theirs web:8 (older). Ours is deregistered, web:8 deployed.
-    let theirs = TaskDefinition::builder()
-        .task_definition_arn(NEW_TD_ARN)
-        .family("web")
-        .revision(8)
-        .status(TaskDefinitionStatus::Active)
-        .build();
-    let tagged = mock!(aws_sdk_ecs::Client::describe_task_definition)
-        .match_requests(|r| r.task_definition() == Some(NEW_TD_ARN))
-        .then_output(move || {
-            aws_sdk_ecs::operation::describe_task_definition::DescribeTaskDefinitionOutput::builder()
-                .task_definition(theirs.clone())
-                .tags(Tag::builder().key(JOB_TAG).value(JOB_ID).build())
-                .build()
-        });
     let ours = "arn:aws:ecs:us-east-1:123456789012:task-definition/web:9";
     let registered = mock!(aws_sdk_ecs::Client::register_task_definition).then_output(move || {
         aws_sdk_ecs::operation::register_task_definition::RegisterTaskDefinitionOutput::builder()
@@ -421,7 +411,7 @@ async fn a_concurrent_delivery_that_registered_first_wins_and_ours_is_deregister
             .build()
     });
     let world = World {
-        overrides: vec![Op::Ecs(after.repeatedly().build()), Op::Ecs(tagged), Op::Ecs(registered)],
+        overrides: vec![Op::Ecs(after.repeatedly().build()), Op::Ecs(web_8_of_this_job()), Op::Ecs(registered)],
         ..World::default()
     };
     let (handler, sent) = world.handler();

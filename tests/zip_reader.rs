@@ -7,7 +7,7 @@ use std::io::Write;
 
 use common::zip_of;
 use ecs_deployer::artifact::zip::ZipError;
-use ecs_deployer::artifact::{ArtifactError, SliceSource, TAIL_BYTES, read_file};
+use ecs_deployer::artifact::{ArtifactError, SliceSource, TAIL_BYTES, read_file, read_file_with};
 
 const FILE: &str = "imagedefinitions.json";
 const CONTENT: &[u8] = br#"[{"name":"web","imageUri":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222222"}]"#;
@@ -367,4 +367,27 @@ fn huge_directory() -> Vec<u8> {
     archive.extend_from_slice(&[0xff; 8]);
     archive.extend_from_slice(&[0, 0]);
     archive
+}
+
+#[tokio::test]
+async fn any_first_read_size_gives_the_same_file() {
+    // A first read shorter than the end record's search window reads the rest of the window; a directory
+    // before the first read is read in ranges. Either way the same bytes come out.
+    let mut comment: Vec<u8> = (0..65_535).map(|i| b'a' + (i % 26) as u8).collect();
+    comment[100..104].copy_from_slice(b"PK\x05\x06");
+    let archives = vec![
+        ("tiny", zip_of(&[(FILE, CONTENT, true)])),
+        ("padded", zip_of(&[("pad.bin", &noise(300_000, 9), false), (FILE, CONTENT, true), ("z.txt", b"z", true)])),
+        ("zip64", Raw { zip64: true, ..raw() }.build(&[("a.txt", b"aaaa"), (FILE, CONTENT)])),
+        ("zip64 with a data descriptor", Raw { zip64: true, data_descriptor: true, ..raw() }.build(&[(FILE, CONTENT)])),
+        ("longest comment", Raw { comment, ..raw() }.build(&[(FILE, CONTENT)])),
+    ];
+    for (name, archive) in &archives {
+        for tail in [1, 21, 22, 23, 64, 1000, 65_557, 65_577, 200_000, TAIL_BYTES] {
+            let mut source = SliceSource::new(archive);
+            let content = read_file_with(&mut source, FILE, tail).await;
+            assert_eq!(content.as_deref().ok(), Some(CONTENT), "{name}, first read of {tail}: {content:?}");
+            assert!(source.reads.iter().all(|(a, b)| a <= b && *b <= archive.len() as u64), "{name} {tail}");
+        }
+    }
 }

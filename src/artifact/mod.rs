@@ -51,8 +51,18 @@ impl ArtifactError {
 /// Lookup: the exact path first; when the name has no folder and is not at the root, the one entry with that
 /// name in any (safe) folder.
 pub async fn read_file<S: ByteSource>(source: &mut S, file_name: &str) -> Result<Vec<u8>, ArtifactError> {
+    read_file_with(source, file_name, TAIL_BYTES).await
+}
+
+/// [`read_file`] with the first read's size as a parameter (the fuzz targets vary it so that every path —
+/// a tail too short for the end record, directories read in chunks — is taken).
+pub async fn read_file_with<S: ByteSource>(
+    source: &mut S,
+    file_name: &str,
+    tail_bytes: u64,
+) -> Result<Vec<u8>, ArtifactError> {
     let mut reader = Reader { source, tail: Vec::new(), tail_start: 0, size: 0 };
-    let (tail, size) = reader.source.tail(TAIL_BYTES).await?;
+    let (tail, size) = reader.source.tail(tail_bytes.max(1)).await?;
     reader.size = size;
     reader.tail_start = size - tail.len() as u64;
     reader.tail = tail;
@@ -87,14 +97,31 @@ impl<S: ByteSource> Reader<'_, S> {
     }
 
     async fn directory(&mut self) -> Result<Directory, ArtifactError> {
-        let search_from = self.tail.len().saturating_sub(zip::EOCD_SEARCH as usize);
-        match zip::find_end(&self.tail[search_from..], self.size)? {
-            End::Classic { directory, .. } => Ok(directory),
-            End::Zip64 { eocd_offset, record_offset } => {
-                let record = self.read(record_offset, eocd_offset).await?;
-                Ok(zip::parse_zip64_end(&record, record_offset)?)
+        // Where the end record can be: within EOCD_SEARCH bytes of the end, with a ZIP64 locator before it.
+        let window = (zip::EOCD_SEARCH + zip::ZIP64_LOCATOR_LEN).min(self.size);
+        loop {
+            let search_from = self.tail.len().saturating_sub(window as usize);
+            match zip::find_end(&self.tail[search_from..], self.size) {
+                Err(ZipError::NotZip) if (self.tail.len() as u64) < window => self.extend_tail(window).await?,
+                Err(e) => return Err(e.into()),
+                Ok(End::Classic { directory, .. }) => return Ok(directory),
+                Ok(End::Zip64 { eocd_offset, record_offset }) => {
+                    let record = self.read(record_offset, eocd_offset).await?;
+                    return Ok(zip::parse_zip64_end(&record, record_offset)?);
+                }
             }
         }
+    }
+
+    /// Grows the kept tail to the last `len` bytes with one ranged read (a first read shorter than the end
+    /// record's search window).
+    async fn extend_tail(&mut self, len: u64) -> Result<(), ArtifactError> {
+        let start = self.size - len;
+        let mut bytes = self.read(start, self.tail_start).await?;
+        bytes.extend_from_slice(&self.tail);
+        self.tail = bytes;
+        self.tail_start = start;
+        Ok(())
     }
 
     /// Streams the central directory and picks the entry to read.

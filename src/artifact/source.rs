@@ -21,16 +21,23 @@ pub struct SliceSource<'a> {
     pub reads: Vec<(u64, u64)>,
     /// Answer the first read with the whole object, as a store that ignores `Range` does.
     whole: bool,
+    /// Answer ranged reads with at most this many bytes, as a store that cuts answers short.
+    cap: Option<usize>,
 }
 
 impl<'a> SliceSource<'a> {
     pub fn new(bytes: &'a [u8]) -> Self {
-        Self { bytes, reads: Vec::new(), whole: false }
+        Self { bytes, reads: Vec::new(), whole: false, cap: None }
     }
 
     /// A source whose `tail` hands over the whole object.
     pub fn whole(bytes: &'a [u8]) -> Self {
         Self { whole: true, ..Self::new(bytes) }
+    }
+
+    /// A source whose ranged reads return at most `cap` bytes.
+    pub fn capped(bytes: &'a [u8], cap: usize) -> Self {
+        Self { cap: Some(cap), ..Self::new(bytes) }
     }
 }
 
@@ -45,7 +52,11 @@ impl ByteSource for SliceSource<'_> {
     async fn range(&mut self, start: u64, end: u64) -> Result<Vec<u8>, ArtifactError> {
         self.reads.push((start, end));
         let end = end.min(self.bytes.len() as u64);
-        Ok(self.bytes.get(start as usize..end as usize).unwrap_or_default().to_vec())
+        let mut bytes = self.bytes.get(start as usize..end as usize).unwrap_or_default().to_vec();
+        if let Some(cap) = self.cap {
+            bytes.truncate(cap);
+        }
+        Ok(bytes)
     }
 }
 

@@ -10,7 +10,7 @@ use miniz_oxide::inflate::{self, TINFLStatus};
 pub const EOCD_LEN: u64 = 22;
 /// How far from the end the EOCD record can start: the record plus the longest comment.
 pub const EOCD_SEARCH: u64 = EOCD_LEN + u16::MAX as u64;
-const ZIP64_LOCATOR_LEN: u64 = 20;
+pub const ZIP64_LOCATOR_LEN: u64 = 20;
 const ZIP64_EOCD_LEN: u64 = 56;
 /// Fixed part of a central directory file header.
 const CENTRAL_HEADER_LEN: usize = 46;
@@ -77,7 +77,8 @@ pub enum End {
 
 /// Finds the end record in `tail`, the last `tail.len()` bytes of an archive of `size` bytes.
 ///
-/// The tail must cover [`EOCD_SEARCH`] bytes, or the whole archive when it is smaller.
+/// The tail should cover [`EOCD_SEARCH`] + [`ZIP64_LOCATOR_LEN`] bytes, or the whole archive when it is
+/// smaller; a shorter tail gives `NotZip` when what it holds is not enough to be sure (read more and retry).
 pub fn find_end(tail: &[u8], size: u64) -> Result<End, ZipError> {
     let tail_start = size.checked_sub(tail.len() as u64).ok_or_else(|| corrupt("tail longer than archive"))?;
     if (tail.len() as u64) < EOCD_LEN {
@@ -101,6 +102,10 @@ pub fn find_end(tail: &[u8], size: u64) -> Result<End, ZipError> {
     let (disk_entries, entries) = (u16le(r, 8), u16le(r, 10));
     let (dir_size, dir_offset) = (u32le(r, 12), u32le(r, 16));
     let wants_zip64 = entries == u16::MAX || dir_size == u32::MAX || dir_offset == u32::MAX || disk_entries == u16::MAX;
+    if wants_zip64 && (found as u64) < ZIP64_LOCATOR_LEN && tail_start > 0 {
+        // The ZIP64 locator would be before this tail.
+        return Err(ZipError::NotZip);
+    }
     if wants_zip64 && found as u64 >= ZIP64_LOCATOR_LEN {
         let l = found - ZIP64_LOCATOR_LEN as usize;
         if u32le(tail, l) == ZIP64_LOCATOR_SIG {
@@ -140,8 +145,16 @@ fn check_directory(d: Directory, ends_before: u64) -> Result<(), ZipError> {
     if d.size > MAX_DIRECTORY_BYTES {
         return Err(ZipError::DirectoryTooLarge(d.size));
     }
+    // The directory ends where the end record begins: bytes between them are how two readers come to see
+    // two archives (some readers then take every offset as shifted).
     match d.offset.checked_add(d.size) {
-        Some(end) if end <= ends_before => {}
+        Some(end) if end == ends_before => {}
+        Some(end) if end < ends_before => {
+            return Err(corrupt(format!(
+                "{} bytes lie between the central directory and the end record",
+                ends_before - end
+            )));
+        }
         _ => return Err(corrupt("central directory overlaps the end record")),
     }
     if d.entries > d.size / CENTRAL_HEADER_LEN as u64 {
