@@ -16,7 +16,7 @@ use crate::event::Params;
 use crate::event::params::Wait;
 use crate::report::{Outcome, Progress, Success};
 use crate::text::{short_arn, task_definition_arn};
-use crate::token::{self, FollowToken, Mode, Target};
+use crate::token::{Mode, Target};
 
 /// `action: "continue"`: ContinueServiceDeployment at the hook that waits, then follow as a deploy does.
 pub async fn continue_deployment(
@@ -296,26 +296,8 @@ fn follow_from(
         return Ok(Outcome::Succeeded(Success { summary: format!("{headline}."), external_id: Some(td), variables }));
     }
     let started = now();
-    let token = FollowToken {
-        v: token::VERSION,
-        targets: vec![Target {
-            sd: arn,
-            rev: revision.to_owned(),
-            prev: previous.map(str::to_owned),
-            dep: None,
-            stage: String::new(),
-            weight: 0,
-            since: started,
-            pct: 0,
-        }],
-        started,
-        deadline: started + i64::from(release.timeout) * 60,
-        timeout: release.timeout,
-        on_timeout: params.on_timeout,
-        polls: 0,
-        mode: release.mode,
-        paused: params.wait == Wait::Paused,
-    };
+    let token =
+        release.token(Target::new(arn, revision.to_owned(), previous.map(str::to_owned), None, started), started);
     let summary = format!("{headline}; following it (timeout {} min).", release.timeout);
     Ok(Outcome::InProgress(Progress { token: token.encode()?, summary, percent: 0, external_id: Some(td) }))
 }

@@ -139,6 +139,21 @@ impl<'a> Release<'a> {
         );
         Self { params, plan, timeout, timeout_note, previous: None, mode }
     }
+
+    /// The continuation token that follows `target` from `now` until this release's timeout.
+    pub fn token(&self, target: Target, now: i64) -> FollowToken {
+        FollowToken {
+            v: token::VERSION,
+            targets: vec![target],
+            started: now,
+            deadline: now + i64::from(self.timeout) * 60,
+            timeout: self.timeout,
+            on_timeout: self.params.on_timeout,
+            polls: 0,
+            mode: self.mode,
+            paused: self.params.wait == Wait::Paused,
+        }
+    }
 }
 
 /// Registers the plan's revision at most once per job: a revision this job already registered is reused,
@@ -241,29 +256,11 @@ pub(crate) async fn started(
         return Ok(Outcome::Succeeded(success(&headline, release, arn, deployment.as_deref(), sd.as_deref())));
     }
     let started_at = now();
-    let deadline = started_at + i64::from(release.timeout) * 60;
     let (token, following) = match (&sd, &deployment) {
         (Some(sd), _) => {
-            let token = FollowToken {
-                v: token::VERSION,
-                targets: vec![Target {
-                    sd: sd.clone(),
-                    rev: short_arn(arn).to_owned(),
-                    prev: release.previous.as_deref().map(|p| short_arn(p).to_owned()),
-                    dep: deployment.clone(),
-                    stage: String::new(),
-                    weight: 0,
-                    since: started_at,
-                    pct: 0,
-                }],
-                started: started_at,
-                deadline,
-                timeout: release.timeout,
-                on_timeout: params.on_timeout,
-                polls: 0,
-                mode: release.mode,
-                paused: params.wait == Wait::Paused,
-            };
+            let previous = release.previous.as_deref().map(|p| short_arn(p).to_owned());
+            let target = Target::new(sd.clone(), short_arn(arn).to_owned(), previous, deployment.clone(), started_at);
+            let token = release.token(target, started_at);
             let strategy = deployment::strategy(service.deployment_configuration());
             (token.encode()?, format!("following {strategy} service deployment {}", short_arn(sd)))
         }
@@ -276,7 +273,7 @@ pub(crate) async fn started(
                 deployment_id: id.clone(),
                 task_definition_arn: arn.to_owned(),
                 started_at,
-                deadline,
+                deadline: started_at + i64::from(release.timeout) * 60,
                 timeout_minutes: release.timeout,
                 polls: 0,
             };

@@ -89,6 +89,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// A deployment to follow from `now` on, nothing seen of it yet.
+    pub fn new(sd: String, rev: String, prev: Option<String>, dep: Option<String>, now: i64) -> Self {
+        Self { sd, rev, prev, dep, stage: String::new(), weight: 0, since: now, pct: 0 }
+    }
+
     pub fn seen(&self) -> Seen {
         Seen { stage: self.stage.clone(), weight: self.weight as f64 / 100.0, since: self.since, percent: self.pct }
     }
