@@ -11,10 +11,10 @@ RUST_SOURCES := Cargo.toml Cargo.lock $(shell find src -name '*.rs')
 CARGO_TEST := $(if $(shell command -v cargo-nextest),cargo nextest run --locked --no-fail-fast,cargo test --locked)
 FUZZ_SECONDS ?= 600
 
-.PHONY: test demo bench fuzz fuzz-smoke cargo-fuzz lint unit integration templates sam-build release toolchain
+.PHONY: test demo bench fuzz fuzz-smoke cargo-fuzz lint unit integration templates sam-build sam-local cargo-lambda-local release toolchain
 
 ## test: formatting, lints, unit and SDK-mock tests, the real binary on the emulator, templates, SAM build, fuzz smoke
-test: toolchain lint unit integration templates sam-build fuzz-smoke
+test: toolchain lint unit integration templates sam-build sam-local cargo-lambda-local fuzz-smoke
 
 ## toolchain: the Rust version rust-toolchain.toml pins (linked from the installed stable; nothing downloads)
 toolchain:
@@ -46,10 +46,20 @@ templates: $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed
 ## sam-build: the deployment package as SAM builds it (cargo-lambda with zig), for x86_64 by default
 SAM_ARCH ?= x86_64
 sam-build: $(VENV_SAM)/.installed
-	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 SAM_CLI_BETA_RUST_CARGO_LAMBDA=1 \
+	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 \
 	  $(VENV_SAM)/bin/sam build --build-dir .build/sam \
 	  --parameter-overrides Architecture=$(SAM_ARCH) ClusterName=demo ServiceName=web AllowedArtifactBuckets=demo-artifacts ExecutionRoleArn=arn:aws:iam::123456789012:role/demo
 	@ls -l .build/sam/Deployer/bootstrap
+
+## sam-local: `sam local invoke` of the SAM-built function in Docker against the emulator (tests/local/run.py);
+## one line and no failure when Docker is unusable (.ci/run starts a Docker daemon in CI)
+SAM_LOCAL_IMAGE ?= ecs-deployer/provided-standin:al2023
+sam-local: sam-build $(VENV)/.installed
+	$(VENV)/bin/python tests/local/run.py sam --sam $(CURDIR)/$(VENV_SAM)/bin/sam --image $(SAM_LOCAL_IMAGE) --arch $(SAM_ARCH)
+
+## cargo-lambda-local: README's `cargo lambda watch` + `cargo lambda invoke --data-file events/…` against the emulator
+cargo-lambda-local: $(VENV)/.installed $(VENV_SAM)/.installed
+	PATH="$(CURDIR)/$(VENV_SAM)/bin:$$PATH" $(VENV)/bin/python tests/local/run.py cargo-lambda --cargo-lambda $(CURDIR)/$(VENV_SAM)/bin/cargo-lambda
 
 ## fuzz: every fuzz target for FUZZ_SECONDS each (default 600); fuzz-smoke: 15 s each, part of make test
 fuzz: cargo-fuzz

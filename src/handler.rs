@@ -45,7 +45,7 @@ impl Handler {
     /// Handles one Lambda invocation. Returns `Err` only when no job could be answered: the event is not a
     /// job, or the report could not be delivered (so that Lambda's retry gets another chance).
     pub async fn handle(&self, event: LambdaEvent<Value>) -> Result<Value, Diagnostic> {
-        let deadline_ms = event.context.deadline;
+        let deadline_ms = deadline(event.context.deadline);
         let job = match event::parse(event.payload) {
             Ok(job) => job,
             Err(EventError::NotAJob(why)) => {
@@ -146,6 +146,19 @@ impl Handler {
     }
 }
 
+/// Lambda's `Lambda-Runtime-Deadline-Ms` is "the date that the function times out in Unix time milliseconds"
+/// (Lambda developer guide, "Using the Lambda runtime API"). A value before 2020 is no such date: `cargo
+/// lambda watch` sends the timeout itself (600000). Taken as a date it would lie in 1970 and every job would
+/// be cut short, so it counts as no deadline known (0).
+fn deadline(raw: u64) -> u64 {
+    const EARLIEST_PLAUSIBLE_MS: u64 = 1_577_836_800_000; // 2020-01-01T00:00:00Z
+    if raw != 0 && raw < EARLIEST_PLAUSIBLE_MS {
+        warn!(deadline_ms = raw, "the Runtime API's deadline is not a date; working without a deadline");
+        return 0;
+    }
+    raw
+}
+
 /// Time left until the invocation's deadline (ms since the epoch; 0: no deadline known).
 fn remaining(deadline_ms: u64) -> Option<Duration> {
     (deadline_ms != 0).then(|| Duration::from_millis(deadline_ms.saturating_sub(now_ms())))
@@ -155,4 +168,19 @@ fn remaining(deadline_ms: u64) -> Option<Duration> {
 fn budget(deadline_ms: u64) -> Option<Duration> {
     let remaining = remaining(deadline_ms)?;
     Some(remaining.saturating_sub(MAX_REPORT_RESERVE.min(remaining / 3)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_that_is_not_a_date_counts_as_none() {
+        let in_a_minute = now_ms() + 60_000;
+        for (raw, expected) in [(0, 0), (600_000, 0), (1_577_836_799_999, 0), (in_a_minute, in_a_minute)] {
+            assert_eq!(deadline(raw), expected, "{raw}");
+        }
+        assert_eq!(remaining(deadline(600_000)), None);
+        assert!(budget(in_a_minute).is_some_and(|b| b > Duration::from_secs(50)));
+    }
 }
