@@ -72,7 +72,7 @@ cargo-fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install --locked cargo-fuzz@0.13.2
 
 ## bench: this function against the Python/boto3 peer on the emulator; writes BENCHMARKS.md
-bench: toolchain $(BIN) $(VENV)/.installed
+bench: toolchain $(BIN) $(VENV)/.bench-installed
 	$(VENV)/bin/python bench/run.py
 
 release: $(BIN)
@@ -80,6 +80,10 @@ release: $(BIN)
 $(BIN): $(RUST_SOURCES)
 	cargo build --locked --release
 	@ls -l $(BIN)
+
+$(VENV)/.bench-installed: bench/requirements.txt $(VENV)/.installed
+	$(VENV)/bin/pip install -q --disable-pip-version-check -r bench/requirements.txt
+	touch $@
 
 $(VENV)/.installed: tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)

@@ -3,12 +3,14 @@ emulator, through the Lambda Runtime API. Prints a table and writes BENCHMARKS.m
 
 Figures are medians of --runs runs: cold init (process start → first Runtime API `next`), a warm no-wait
 deploy's wall time (invoke → answer) and AWS calls, a rolling deploy followed to its end (AWS calls in all and
-per look), and per artifact size: S3 bytes read and the process's peak RSS (VmHWM) after one deploy from a
-fresh process.
+per look), per artifact size: S3 bytes read and the process's peak RSS (VmHWM) after one deploy from a fresh
+process (also drawn as bench/artifact-size.png), and under Lambda's CPU share for 128 MB and 512 MB
+(bench/cpu_share.py): cold init, the first invocation, billed duration and what 1,000 deploys cost.
 """
 
 import argparse
 import datetime
+import math
 import io
 import json
 import os
@@ -29,7 +31,13 @@ from emulator.harness import (  # noqa: E402
 )
 from emulator.runtime import RuntimeApi  # noqa: E402
 
+from cpu_share import CpuShare, available as cpu_share_unavailable, fraction  # noqa: E402
+
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com/web"
+# Lambda's published on-demand duration price for x86_64, first tier (aws.amazon.com/lambda/pricing), in USD.
+PRICE_PER_GB_SECOND = 0.0000166667
+SHARES_MB = (128, 512)
+CHART = ROOT / "bench" / "artifact-size.png"
 RUST = ROOT / "target" / "release" / "ecs-deployer"
 
 
@@ -39,11 +47,13 @@ def command(kind):
     return [sys.executable, "-m", "awslambdaric", "handler.handler"], ROOT / "bench" / "peer"
 
 
-def spawn(kind, runtime, endpoint, config_file):
+def spawn(kind, runtime, endpoint, config_file, share=None, memory_mb=128):
     args, cwd = command(kind)
-    env = lambda_env(runtime, endpoint, AWS_CONFIG_FILE=str(config_file), PYTHONDONTWRITEBYTECODE="1", PEER_WAITER_DELAY="1")
+    env = lambda_env(runtime, endpoint, AWS_CONFIG_FILE=str(config_file), PYTHONDONTWRITEBYTECODE="1", PEER_WAITER_DELAY="1",
+                     AWS_LAMBDA_FUNCTION_MEMORY_SIZE=str(memory_mb))
     started = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=share.preexec if share else None)
     _live.append(proc)
     return proc, started
 
@@ -55,16 +65,34 @@ def peak_rss_mib(proc):
     return float("nan")
 
 
+def wait_for_next(kind, proc, runtime, started):
+    """Milliseconds from process start to its first Runtime API `next`."""
+    deadline = time.perf_counter() + 60
+    while runtime.first_next_at is None:
+        if time.perf_counter() > deadline or proc.poll() is not None:
+            raise RuntimeError(f"{kind} never asked for an event")
+        time.sleep(0.0001)
+    return (runtime.first_next_at - started) * 1000
+
+
 def cold_init(kind, endpoint, config_file):
     runtime = RuntimeApi()
     proc, started = spawn(kind, runtime, endpoint, config_file)
     try:
-        deadline = time.perf_counter() + 30
-        while runtime.first_next_at is None:
-            if time.perf_counter() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"{kind} never asked for an event")
-            time.sleep(0.0001)
-        return (runtime.first_next_at - started) * 1000
+        return wait_for_next(kind, proc, runtime, started)
+    finally:
+        _terminate(proc)
+        runtime.close()
+
+
+def under_share(emulator, config_file, share, kind, seed, key):
+    """A fresh process in the CPU-share cgroup: its cold init, then its first invocation (a no-wait deploy)."""
+    runtime = RuntimeApi()
+    proc, started = spawn(kind, runtime, emulator.url, config_file, share=share, memory_mb=share.memory_mb)
+    try:
+        init = wait_for_next(kind, proc, runtime, started)
+        duration, _, _ = deploy(emulator, runtime, seed, key)
+        return init, duration
     finally:
         _terminate(proc)
         runtime.close()
@@ -146,7 +174,7 @@ def median(values):
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--sizes", default="1,100,500", help="artifact sizes in MiB")
+    parser.add_argument("--sizes", default="1,100,250,500", help="artifact sizes in MiB")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -234,12 +262,95 @@ def main():
                 print(f"  {size} MiB {kind}: {median(s3_bytes) / 1024:.0f} KiB read, {median(rss):.1f} MiB peak RSS", flush=True)
             for r in range(repeats):
                 s3.delete_object(Bucket=ARTIFACT_BUCKET, Key=f"bench/{size}-{r}")
+        results["shares"] = lambda_shares(emulator, s3, ecs, config_file, work, max(5, args.runs // 3))
     finally:
         emulator.stop()
+    draw_chart(results, sizes)
     report = render(results, sizes, args.runs)
     print(report)
     Path(args.output).write_text(report)
     return 0
+
+
+def lambda_shares(emulator, s3, ecs, config_file, work, runs):
+    """Cold init, first invocation and billed duration under Lambda's CPU share for each of SHARES_MB."""
+    why_not = cpu_share_unavailable()
+    if why_not:
+        print(f"Lambda CPU shares: not measured ({why_not})", flush=True)
+        return {"skipped": why_not}
+    shares = {}
+    for memory_mb in SHARES_MB:
+        with CpuShare(memory_mb) as share:
+            print(f"under {memory_mb} MB of Lambda CPU ({fraction(memory_mb):.1%} of a core: {share.how}), {runs} runs each", flush=True)
+            measured = {"how": share.how}
+            for kind in ("rust", "python"):
+                cluster, service = f"share-{memory_mb}", f"{kind}-{memory_mb}"
+                ecs.seed(cluster, service, [("web", f"{REPO}:0000000")])
+                inits, durations, billed = [], [], []
+                for i in range(runs):
+                    path = work / "share.zip"
+                    artifact(path, 1, f"s{memory_mb}{kind[:1]}{i:03d}")
+                    key = f"bench/share-{memory_mb}-{kind}-{i}"
+                    s3.upload_file(str(path), ARTIFACT_BUCKET, key)
+                    init, duration = under_share(emulator, config_file, share, kind, (cluster, service), key)
+                    inits.append(init)
+                    durations.append(duration)
+                    # Lambda bills init and invocation together, rounded up to the millisecond.
+                    billed.append(math.ceil(init + duration))
+                cost = 1000 * median(billed) / 1000 * memory_mb / 1024 * PRICE_PER_GB_SECOND
+                measured[kind] = {"init": median(inits), "duration": median(durations), "billed": median(billed), "cost": cost}
+                print(f"  {kind}: init {median(inits):.0f} ms, first invocation {median(durations):.0f} ms, "
+                      f"billed {median(billed):.0f} ms, 1000 deploys ${cost:.4f}", flush=True)
+            shares[memory_mb] = measured
+    return shares
+
+
+def draw_chart(results, sizes):
+    """S3 bytes read and peak RSS against artifact size, both functions: bench/artifact-size.png."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), dpi=110)
+    series = (("rust", "this function (Rust)", "#d95f02", "o"), ("python", "Python/boto3 peer", "#1b9e77", "s"))
+    for ax, (key, title, unit) in zip(axes, (("s3", "S3 bytes read per deploy", 1 << 20), ("rss", "peak RSS of the function", 1))):
+        for kind, label, colour, marker in series:
+            values = [results[kind][f"{key}_{size}"] / unit for size in sizes]
+            ax.plot(sizes, values, marker=marker, color=colour, label=label, linewidth=2)
+            shown = f"{values[-1]:.1f} MiB" if values[-1] >= 1 else f"{values[-1] * 1024:.0f} KiB"
+            ax.annotate(shown, (sizes[-1], values[-1]), textcoords="offset points", xytext=(-10, 8),
+                        ha="right", color=colour, fontsize=9)
+        ax.set_title(title)
+        ax.set_xlabel("artifact size (MiB)")
+        ax.set_ylabel("MiB")
+        ax.grid(True, alpha=0.3)
+        ax.set_ylim(bottom=0)
+    axes[1].set_ylim(0, max(140, *(results[k][f"rss_{size}"] for k in ("rust", "python") for size in sizes)) * 1.12)
+    axes[1].axhline(128, color="grey", linestyle="--", linewidth=1)
+    axes[1].annotate("128 MB function", (sizes[0], 128), textcoords="offset points", xytext=(2, 4), color="grey", fontsize=9)
+    axes[0].legend(loc="upper left")
+    fig.suptitle(f"One no-wait deploy from a fresh process, by artifact size (make bench, {datetime.date.today().isoformat()})", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(CHART)
+    plt.close(fig)
+    print(f"wrote {CHART.relative_to(ROOT)}", flush=True)
+
+
+def share_table(shares):
+    if "skipped" in shares:
+        return f"Not measured on this run ({shares['skipped']}): the CPU-share cgroup needs root and a cgroup CPU controller."
+    rows = ["| memory (CPU share) | measure | this function (Rust) | Python/boto3 peer | |", "|---|---|---|---|---|"]
+    for memory_mb, m in shares.items():
+        rust, py = m["rust"], m["python"]
+        share = f"{memory_mb} MB ({fraction(memory_mb):.1%} of a core)"
+        rows += [
+            f"| {share} | cold init (process start → first `next`) | {rust['init']:.0f} ms | {py['init']:.0f} ms | {py['init'] / rust['init']:.0f}× |",
+            f"| {share} | first invocation: no-wait deploy | {rust['duration']:.0f} ms | {py['duration']:.0f} ms | {py['duration'] / rust['duration']:.1f}× |",
+            f"| {share} | billed duration (init + invocation, 1 ms rounding) | {rust['billed']:.0f} ms | {py['billed']:.0f} ms | |",
+            f"| {share} | 1,000 such deploys, duration cost | ${rust['cost']:.5f} | ${py['cost']:.5f} | {py['cost'] / rust['cost']:.0f}× |",
+        ]
+    how = "; ".join(f"{mb} MB: {m['how']}" for mb, m in shares.items())
+    return "\n".join(rows) + f"\n\nQuotas: {how}."
 
 
 def package_size():
@@ -287,6 +398,20 @@ The peer is `bench/peer/handler.py`: ours, written to the AWS-sample style (boto
 with boto3's services-stable waiter (1 s apart here) as aws-actions/amazon-ecs-deploy-task-definition does.
 
 {chr(10).join(table)}
+
+![S3 bytes read and peak RSS against artifact size](bench/artifact-size.png)
+
+## Under Lambda's CPU share
+
+Lambda gives a function CPU in proportion to its memory (1,769 MB = one vCPU), so a 128 MB function runs on
+about 7 % of a core. Each function ran in a cgroup with that CPU quota (`bench/cpu_share.py`; the emulator and
+the Runtime API outside it, at full speed), one fresh process per run: its cold init, then its first
+invocation, a no-wait deploy of a new image from a 1 MiB artifact. Medians of {max(5, runs // 3)} runs each,
+alternating between the two. Cost: the billed duration × memory × ${PRICE_PER_GB_SECOND:.10f} per GB-second
+(x86_64, first tier, published on aws.amazon.com/lambda/pricing); the request charge ($0.20 per million) is the
+same for both and left out. Only the CPU is limited here, not the memory.
+
+{share_table(r["shares"])}
 
 Release binary: {binary / 1e6:.1f} MB; deployment package (the binary zipped as `bootstrap`): {zipped / 1e6:.2f} MB.
 

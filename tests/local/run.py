@@ -171,8 +171,9 @@ class CargoLambda:
 
     def __init__(self, args, work, endpoint_port):
         self.args = args
-        self.port = free_port()
-        env_vars = dict(FUNCTION_ENV, AWS_ENDPOINT_URL=f"http://127.0.0.1:{endpoint_port}")
+        # README's port when it is free.
+        self.port = 9000 if not port_open(9000) else free_port()
+        env_vars = dict(AWS_ENDPOINT_URL=f"http://127.0.0.1:{endpoint_port}", **FUNCTION_ENV)
         command = [args.cargo_lambda, "lambda", "watch", "--invoke-address", "127.0.0.1", "--invoke-port", str(self.port),
                    "--env-var", ",".join(f"{k}={v}" for k, v in env_vars.items())]
         print("$", " ".join([Path(command[0]).name] + command[1:]), "&", flush=True)
