@@ -8,13 +8,15 @@
 use aws_sdk_ecs::types::{DeploymentControllerType, DeploymentRolloutState, Service};
 use tracing::{info, warn};
 
-use crate::artifact::{self, S3Object};
+use crate::artifact::{Archive, S3Object, TAIL_BYTES};
 use crate::checkpoint::Checkpoint;
 use crate::clients::Clients;
 use crate::clock::now;
 use crate::deployment;
+use crate::diff;
 use crate::ecs;
 use crate::error::{AwsError, AwsErrorKind, Error};
+use crate::event::params;
 use crate::event::params::Wait;
 use crate::event::params::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES};
 use crate::event::{InputArtifact, Job, Params};
@@ -36,8 +38,8 @@ pub async fn run(
     let ecs = &clients.ecs;
     let artifact = job.artifact(params.artifact.as_deref())?;
     guard.check_bucket(&artifact.bucket)?;
-    checkpoint.step(format!("reading {} from input artifact {artifact}", params.file_name));
-    let updates = read_image_file(clients, job, artifact, params).await?;
+    let (params, updates) = read_release(clients, job, artifact, params, checkpoint).await?;
+    let params = &params;
 
     let target = format!("service {} in cluster {}", params.service, params.cluster);
     checkpoint.step(format!("describing {target}"));
@@ -51,6 +53,9 @@ pub async fn run(
     // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed.
     for change in plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())) {
         guard.check_image(&change.to)?;
+    }
+    if params.dry_run {
+        return Ok(Outcome::Succeeded(dry_run(&service, &base, &plan, params)));
     }
     let release = Release::new(params, Some(&plan), &service, Mode::Deploy);
 
@@ -333,37 +338,95 @@ pub fn task_definition_variables(arn: &str) -> Vec<(String, String)> {
 
 /// One line per container (old image → new image), then warnings.
 fn describe_plan(plan: &Plan) -> String {
-    let mut lines: Vec<String> = plan
-        .changes
+    let mut lines = image_lines(plan);
+    lines.extend(plan.warnings());
+    lines.join("\n")
+}
+
+fn image_lines(plan: &Plan) -> Vec<String> {
+    plan.changes
         .iter()
         .map(|c| match c.from.as_deref() {
             Some(from) if from == c.to => format!("{}: {} (unchanged)", c.container, c.to),
             Some(from) => format!("{}: {from} → {}", c.container, c.to),
             None => format!("{}: (no image) → {}", c.container, c.to),
         })
-        .collect();
-    lines.extend(plan.warnings());
-    lines.join("\n")
+        .collect()
 }
 
-async fn read_image_file(
+/// Reads the release out of the artifact in one pass: the deploy file (when `deployFile` names one), merged
+/// into the parameters, then the image file the merged parameters name — both from one opened archive, so
+/// that one tail GET serves both when they are in it.
+async fn read_release(
     clients: &Clients,
     job: &Job,
     artifact: &InputArtifact,
     params: &Params,
-) -> Result<Vec<ImageUpdate>, Error> {
+    checkpoint: &Checkpoint,
+) -> Result<(Params, Vec<ImageUpdate>), Error> {
     let s3 = clients.artifact_s3(&job.credentials);
     let mut object = S3Object::new(&s3, &artifact.bucket, &artifact.key);
-    let bytes = artifact::read_file(&mut object, &params.file_name).await.map_err(|source| Error::Artifact {
-        artifact: Box::new(artifact.clone()),
-        file: params.file_name.clone(),
-        source: Box::new(source),
-    })?;
-    images::parse(&bytes, params.container_name.as_deref()).map_err(|source| Error::ImageFile {
+    let first = params.deploy_file.as_deref().unwrap_or(&params.file_name);
+    checkpoint.step(format!("reading {first} from input artifact {artifact}"));
+    let failed = |file: &str| {
+        let file = file.to_owned();
+        move |source| Error::Artifact { artifact: Box::new(artifact.clone()), file, source: Box::new(source) }
+    };
+    let mut archive = Archive::open(&mut object, TAIL_BYTES).await.map_err(failed(first))?;
+    let params = match &params.deploy_file {
+        Some(file) => {
+            let content = archive.read(file).await.map_err(failed(file))?;
+            let merged = params::with_deploy_file(job.user_parameters.as_deref(), file, &content)?;
+            info!(deploy_file = %file, "merged the deploy file into UserParameters");
+            merged
+        }
+        None => params.clone(),
+    };
+    checkpoint.step(format!("reading {} from input artifact {artifact}", params.file_name));
+    let bytes = archive.read(&params.file_name).await.map_err(failed(&params.file_name))?;
+    let updates = images::parse(&bytes, params.container_name.as_deref()).map_err(|source| Error::ImageFile {
         artifact: artifact.name.clone(),
         file: params.file_name.clone(),
         source,
-    })
+    })?;
+    Ok((params, updates))
+}
+
+/// `dryRun`: what a deploy would do, with the task definition diff; nothing registered, updated or tagged.
+fn dry_run(service: &Service, base: &ecs::Described, plan: &Plan, params: &Params) -> Success {
+    let current = service.task_definition().unwrap_or_default();
+    let target = format!("service {} in cluster {}", params.service, params.cluster);
+    let mut lines =
+        vec![format!("Dry run: nothing was registered, updated or tagged. {target} runs {}.", short_arn(current))];
+    let diff = base
+        .raw
+        .as_ref()
+        .map(|raw| diff::task_definitions(raw, &diff::apply(raw, plan)))
+        // Without the raw answer (not kept: test doubles): the image changes alone.
+        .unwrap_or_else(|| {
+            let changed = plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str()));
+            changed
+                .map(|c| format!("~ {} image {} → {}", c.container, c.from.as_deref().unwrap_or("(none)"), c.to))
+                .collect()
+        });
+    if plan.changes_anything() {
+        lines.push(format!(
+            "A deploy would register a new revision of {} with these changes and move the service to it:",
+            base.td.family().unwrap_or("?")
+        ));
+        lines.extend(diff);
+    } else if params.force_new_deployment {
+        lines.push(format!(
+            "A deploy would force a new deployment of {} (no change to the task definition).",
+            short_arn(current)
+        ));
+    } else {
+        lines.push("A deploy would change nothing: the service already runs these images.".into());
+    }
+    lines.extend(plan.warnings());
+    let mut variables = task_definition_variables(current);
+    variables.push(("DryRun".into(), "true".into()));
+    Success { summary: lines.join("\n"), external_id: Some(current.to_owned()), variables }
 }
 
 fn check_service(service: &Service) -> Result<(), Error> {

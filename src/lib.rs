@@ -26,6 +26,7 @@ pub mod clock;
 pub mod control;
 pub mod deploy;
 pub mod deployment;
+pub mod diff;
 pub mod ecs;
 pub mod error;
 pub mod event;

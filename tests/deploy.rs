@@ -695,3 +695,71 @@ async fn images_and_artifacts_outside_the_allow_lists_change_nothing() {
     handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
     sent.only_success();
 }
+
+#[tokio::test]
+async fn a_dry_run_reads_and_plans_and_changes_nothing() {
+    let world = World::default();
+    let (handler, sent) = world.handler();
+    let params = r#"{"cluster":"demo","service":"web","dryRun":true}"#;
+    let answer = handler.handle(invocation(deploy_event(params))).await.unwrap();
+    assert_eq!(answer, json!({"jobId": JOB_ID, "outcome": "succeeded"}));
+    assert!(sent.registered().is_empty() && sent.updated().is_empty() && sent.deregistered.lock().unwrap().is_empty());
+    // Only reads: DescribeServices and DescribeTaskDefinition (with its tags); no ListTaskDefinitions either.
+    assert_eq!(sent.ecs_signers.all().len(), 2);
+    let success = sent.only_success();
+    assert_eq!(success.continuation_token(), None);
+    let summary = success.execution_details().unwrap().summary().unwrap().to_owned();
+    assert!(summary.starts_with("Dry run: nothing was registered, updated or tagged."), "{summary}");
+    assert!(summary.contains(&format!("~ web image {OLD_IMAGE} → {NEW_IMAGE}")), "{summary}");
+    assert!(summary.contains("A deploy would register a new revision of web"), "{summary}");
+    let variables = success.output_variables().unwrap();
+    assert_eq!(variables["DryRun"], "true");
+    assert_eq!(variables["TaskDefinitionArn"], TD_ARN, "the revision running now");
+
+    // Nothing to change: said so.
+    let world = World {
+        archive: zip_of(&[("imagedefinitions.json", &image_definitions(&[("web", OLD_IMAGE)]), true)]),
+        ..World::default()
+    };
+    let (handler, sent) = world.handler();
+    handler.handle(invocation(deploy_event(params))).await.unwrap();
+    let summary = sent.only_success().execution_details().unwrap().summary().unwrap().to_owned();
+    assert!(summary.contains("A deploy would change nothing: the service already runs these images."), "{summary}");
+}
+
+#[tokio::test]
+async fn a_deploy_file_is_read_in_the_same_pass_as_the_image_file() {
+    let deploy_file = br#"{"wait":false,"fileName":"build/images.json"}"#;
+    let world = World {
+        archive: zip_of(&[
+            ("deploy.json", deploy_file, true),
+            ("build/images.json", &image_definitions(&[("web", NEW_IMAGE)]), true),
+        ]),
+        ..World::default()
+    };
+    let (handler, sent) = world.handler();
+    let params = r#"{"cluster":"demo","service":"web","deployFile":"deploy.json"}"#;
+    let answer = handler.handle(invocation(deploy_event(params))).await.unwrap();
+    assert_eq!(answer, json!({"jobId": JOB_ID, "outcome": "succeeded"}), "wait: false came from the file");
+    assert_eq!(sent.registered().len(), 1);
+    assert_eq!(sent.only_success().continuation_token(), None);
+    // Both files from the one tail GET.
+    assert_eq!(sent.s3_ranges.lock().unwrap().clone(), vec!["bytes=-131072"]);
+
+    // A key set in both places: ConfigurationError before anything changes.
+    let (handler, sent) = world.handler();
+    let params = r#"{"cluster":"demo","service":"web","wait":true,"deployFile":"deploy.json"}"#;
+    handler.handle(invocation(deploy_event(params))).await.unwrap();
+    let (kind, message) = sent.only_failure();
+    assert_eq!(kind, "ConfigurationError");
+    assert!(message.contains("sets \"wait\", which UserParameters sets too; set it in one place"), "{message}");
+    assert!(sent.registered().is_empty() && sent.updated().is_empty());
+
+    // A deploy file that is not there: said as such, with what the artifact has.
+    let (handler, sent) = world.handler();
+    let params = r#"{"cluster":"demo","service":"web","deployFile":"release.json"}"#;
+    handler.handle(invocation(deploy_event(params))).await.unwrap();
+    let (kind, message) = sent.only_failure();
+    assert_eq!(kind, "ConfigurationError");
+    assert!(message.contains("release.json") && message.contains("deploy.json"), "{message}");
+}

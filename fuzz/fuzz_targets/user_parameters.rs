@@ -1,12 +1,27 @@
 #![no_main]
 //! UserParameters: any string is a valid Params or a ConfigurationError naming the problem, never a panic.
+//! The bytes after the first 0xFF, when there is one, are a deploy file merged into them (`deployFile`):
+//! the merged parameters are complete (cluster and service set) or a ConfigurationError.
+use ecs_deployer::event::params::{parse, with_deploy_file};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(text) = std::str::from_utf8(data) {
-        match ecs_deployer::event::params::parse(Some(text)) {
-            Ok(p) => assert!(p.timeout_minutes.is_none_or(|t| (1..=1440).contains(&t)) && !p.cluster.is_empty() && !p.service.is_empty()),
-            Err(e) => assert!(e.to_string().len() < 2000),
+    let (user, file) = match data.iter().position(|b| *b == 0xFF) {
+        Some(i) => (&data[..i], Some(&data[i + 1..])),
+        None => (data, None),
+    };
+    let Ok(text) = std::str::from_utf8(user) else { return };
+    match parse(Some(text)) {
+        Ok(p) => {
+            assert!(p.timeout_minutes.is_none_or(|t| (1..=1440).contains(&t)));
+            assert!(p.deploy_file.is_some() || (!p.cluster.is_empty() && !p.service.is_empty()));
+            if let (Some(name), Some(content)) = (&p.deploy_file, file) {
+                match with_deploy_file(Some(text), name, content) {
+                    Ok(merged) => assert!(!merged.cluster.is_empty() && !merged.service.is_empty()),
+                    Err(e) => assert!(e.to_string().len() < 2000),
+                }
+            }
         }
+        Err(e) => assert!(e.to_string().len() < 2000),
     }
 });

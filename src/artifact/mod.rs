@@ -61,14 +61,32 @@ pub async fn read_file_with<S: ByteSource>(
     file_name: &str,
     tail_bytes: u64,
 ) -> Result<Vec<u8>, ArtifactError> {
-    let mut reader = Reader { source, tail: Vec::new(), tail_start: 0, size: 0 };
-    let (tail, size) = reader.source.tail(tail_bytes.max(1)).await?;
-    reader.size = size;
-    reader.tail_start = size - tail.len() as u64;
-    reader.tail = tail;
-    let directory = reader.directory().await?;
-    let entry = reader.find(directory, file_name).await?;
-    reader.extract(&entry).await
+    Archive::open(source, tail_bytes).await?.read(file_name).await
+}
+
+/// An archive opened once to read several files (the deploy file and the image file): the tail read at
+/// opening is kept, so files inside it (and a central directory inside it) cost no further GET.
+pub struct Archive<'a, S> {
+    reader: Reader<'a, S>,
+    directory: Directory,
+}
+
+impl<'a, S: ByteSource> Archive<'a, S> {
+    pub async fn open(source: &'a mut S, tail_bytes: u64) -> Result<Self, ArtifactError> {
+        let mut reader = Reader { source, tail: Vec::new(), tail_start: 0, size: 0 };
+        let (tail, size) = reader.source.tail(tail_bytes.max(1)).await?;
+        reader.size = size;
+        reader.tail_start = size - tail.len() as u64;
+        reader.tail = tail;
+        let directory = reader.directory().await?;
+        Ok(Self { reader, directory })
+    }
+
+    /// One file's content (at most [`MAX_FILE_BYTES`]); lookup as in [`read_file`].
+    pub async fn read(&mut self, file_name: &str) -> Result<Vec<u8>, ArtifactError> {
+        let entry = self.reader.find(self.directory, file_name).await?;
+        self.reader.extract(&entry).await
+    }
 }
 
 struct Reader<'a, S> {

@@ -19,7 +19,7 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 13] = [
+pub const KEYS: [&str; 15] = [
     "action",
     "cluster",
     "service",
@@ -33,6 +33,15 @@ pub const KEYS: [&str; 13] = [
     "timeoutMinutes",
     "onTimeout",
     "forceNewDeployment",
+    "dryRun",
+    "deployFile",
+];
+
+/// Keys a deploy file may not hold: what the action is, where the file is read from, and the file itself.
+const NOT_IN_DEPLOY_FILE: [(&str, &str); 3] = [
+    ("action", "the pipeline says what the action does"),
+    ("deployFile", "a deploy file does not name another one"),
+    ("artifact", "the deploy file is read from that artifact, so the pipeline names it"),
 ];
 
 /// Keys of CodePipeline's built-in "Amazon ECS" action, which people migrating from it will type.
@@ -94,6 +103,10 @@ pub struct Params {
     pub timeout_minutes: Option<u32>,
     pub on_timeout: OnTimeout,
     pub force_new_deployment: bool,
+    /// Read, describe, plan and validate, then report the plan; change nothing.
+    pub dry_run: bool,
+    /// A JSON file in the input artifact holding more of these keys (merged by [`with_deploy_file`]).
+    pub deploy_file: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -112,48 +125,120 @@ pub enum ParamsError {
     MissingKey { key: &'static str, meaning: &'static str },
     #[error("UserParameters key \"{key}\" {problem}")]
     Invalid { key: &'static str, problem: String },
+    #[error("the deploy file {file} {problem}")]
+    DeployFile { file: String, problem: String },
+    #[error("{source} (the key is set in the deploy file {file})")]
+    InDeployFile { file: String, source: Box<ParamsError> },
+}
+
+impl ParamsError {
+    /// The key the problem is about, when it is about one.
+    fn key(&self) -> Option<&str> {
+        match self {
+            Self::UnknownKey { key, .. } => Some(key),
+            Self::WrongType { key, .. } | Self::MissingKey { key, .. } | Self::Invalid { key, .. } => Some(key),
+            _ => None,
+        }
+    }
 }
 
 /// Parses and validates the `UserParameters` string.
+///
+/// With `deployFile`, the keys given are checked but the whole is validated only once the deploy file is
+/// merged in ([`with_deploy_file`]): `cluster` and `service`, for example, may be in the file (empty here).
 pub fn parse(raw: Option<&str>) -> Result<Params, ParamsError> {
+    let map = object(raw)?;
+    let complete = !map.contains_key("deployFile");
+    validate(&map, complete)
+}
+
+/// The parameters once the deploy file `file` (its bytes `content`) is merged into `UserParameters`: any key
+/// but `action`, `deployFile` and `artifact`, and none that `UserParameters` sets too ("set it in one place").
+pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result<Params, ParamsError> {
+    let mut map = object(raw)?;
+    let problem = |problem: String| ParamsError::DeployFile { file: clip(file, 200), problem };
+    let value: Value = serde_json::from_slice(content).map_err(|e| problem(format!("is not valid JSON ({e})")))?;
+    let Value::Object(extra) = value else {
+        return Err(problem(format!("must hold a JSON object of UserParameters keys, not {}", json_kind(&value))));
+    };
+    for (key, value) in extra {
+        if let Some((_, why)) = NOT_IN_DEPLOY_FILE.iter().find(|(k, _)| *k == key) {
+            return Err(problem(format!("sets \"{key}\", which only UserParameters may set: {why}")));
+        }
+        if !KEYS.contains(&key.as_str()) {
+            let error = ParamsError::UnknownKey { key: clip(&key, 64), hint: suggestion(&key) };
+            return Err(ParamsError::InDeployFile { file: clip(file, 200), source: Box::new(error) });
+        }
+        if map.contains_key(&key) {
+            return Err(problem(format!(
+                "sets \"{key}\", which UserParameters sets too; set it in one place (the pipeline says where: \
+                 cluster and services; the build says what: files and options)"
+            )));
+        }
+        map.insert(key, value);
+    }
+    let from_file = |key: &str| !object(raw).is_ok_and(|user| user.contains_key(key));
+    validate(&map, true).map_err(|e| match e.key() {
+        Some(key) if from_file(key) => ParamsError::InDeployFile { file: clip(file, 200), source: Box::new(e) },
+        _ => e,
+    })
+}
+
+fn object(raw: Option<&str>) -> Result<Map<String, Value>, ParamsError> {
     let raw = raw.map(str::trim).filter(|s| !s.is_empty()).ok_or(ParamsError::Missing)?;
     let value: Value = serde_json::from_str(raw).map_err(|e| ParamsError::NotJson(e.to_string()))?;
-    let Value::Object(map) = value else {
-        return Err(ParamsError::NotObject(json_kind(&value)));
-    };
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(ParamsError::NotObject(json_kind(&other))),
+    }
+}
+
+fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsError> {
     if let Some(key) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
         return Err(ParamsError::UnknownKey { key: clip(key, 64), hint: suggestion(key) });
     }
-    let fields = Fields(&map);
+    let fields = Fields(map);
     let action = fields.action()?;
     fields.only_with(action)?;
+    let required = |key: &'static str, meaning: &'static str| match fields.optional_name(key)? {
+        Some(name) => Ok(name),
+        None if !complete => Ok(String::new()),
+        None => Err(ParamsError::MissingKey { key, meaning }),
+    };
     let params = Params {
         action,
-        cluster: fields.name("cluster", "the ECS cluster name or ARN")?,
-        service: fields.name("service", "the ECS service name or ARN")?,
+        cluster: required("cluster", "the ECS cluster name or ARN")?,
+        service: required("service", "the ECS service name or ARN")?,
         task_definition: fields.optional_name("taskDefinition")?,
         service_deployment_arn: fields.optional_name("serviceDeploymentArn")?,
         hook_id: fields.optional_name("hookId")?,
         artifact: fields.optional_name("artifact")?,
-        file_name: fields.file_name()?,
+        file_name: fields.file_name("fileName")?,
         container_name: fields.optional_name("containerName")?,
         wait: fields.wait(action)?,
         timeout_minutes: fields.timeout_minutes()?,
         on_timeout: fields.on_timeout()?,
         force_new_deployment: fields.bool("forceNewDeployment", false)?,
+        dry_run: fields.bool("dryRun", false)?,
+        deploy_file: match fields.0.contains_key("deployFile") {
+            true => Some(fields.file_name("deployFile")?),
+            false => None,
+        },
     };
-    if params.reads_artifact() {
+    if complete && params.reads_artifact() {
         params.check_container_name()?;
     }
     Ok(params)
 }
 
 /// Keys that only one action uses, and the actions that take them.
-const ONLY_WITH: [(&str, &[Action]); 8] = [
+const ONLY_WITH: [(&str, &[Action]); 10] = [
     ("artifact", &[Action::Deploy]),
     ("fileName", &[Action::Deploy]),
     ("containerName", &[Action::Deploy]),
     ("forceNewDeployment", &[Action::Deploy]),
+    ("dryRun", &[Action::Deploy]),
+    ("deployFile", &[Action::Deploy]),
     ("serviceDeploymentArn", &[Action::Continue]),
     ("hookId", &[Action::Continue]),
     ("taskDefinition", &[Action::Deploy, Action::Rollback]),
@@ -213,7 +298,9 @@ impl Fields<'_> {
                 ));
             }
         }
-        let image_source = ["fileName", "containerName", "artifact"].into_iter().find(|k| self.0.contains_key(*k));
+        let image_source = ["fileName", "containerName", "artifact", "deployFile", "dryRun"]
+            .into_iter()
+            .find(|k| self.0.contains_key(*k));
         if let (Action::Deploy, true, Some(key)) = (action, self.0.contains_key("taskDefinition"), image_source) {
             return Err(invalid(
                 key,
@@ -262,12 +349,9 @@ impl Fields<'_> {
         Ok(Some(s.to_owned()))
     }
 
-    fn name(&self, key: &'static str, meaning: &'static str) -> Result<String, ParamsError> {
-        self.optional_name(key)?.ok_or(ParamsError::MissingKey { key, meaning })
-    }
-
-    fn file_name(&self) -> Result<String, ParamsError> {
-        let Some(name) = self.optional_name("fileName")? else {
+    /// A relative path inside the artifact (`fileName`, default the image definitions; `deployFile`).
+    fn file_name(&self, key: &'static str) -> Result<String, ParamsError> {
+        let Some(name) = self.optional_name(key)? else {
             return Ok(DEFAULT_FILE_NAME.to_owned());
         };
         if name.starts_with('/')
@@ -275,7 +359,7 @@ impl Fields<'_> {
             || name.split('/').any(|c| c.is_empty() || c == "." || c == "..")
         {
             return Err(invalid(
-                "fileName",
+                key,
                 format!("must be a relative path inside the artifact such as \"{DEFAULT_FILE_NAME}\", not {name:?}"),
             ));
         }
@@ -405,6 +489,8 @@ mod tests {
                 timeout_minutes: None,
                 on_timeout: OnTimeout::Rollback,
                 force_new_deployment: false,
+                dry_run: false,
+                deploy_file: None,
             }
         );
     }
@@ -525,5 +611,57 @@ mod tests {
         {
             assert_eq!(edit_distance(a, b), d, "{a} {b}");
         }
+    }
+
+    #[test]
+    fn a_deploy_file_completes_user_parameters() {
+        let user = r#"{"cluster":"prod","service":"web","deployFile":"deploy.json"}"#;
+        let partial = ok(r#"{"deployFile":"release/deploy.json"}"#);
+        assert_eq!((partial.cluster.as_str(), partial.deploy_file.as_deref()), ("", Some("release/deploy.json")));
+        let merged =
+            with_deploy_file(Some(user), "deploy.json", br#"{"wait":false,"dryRun":true,"timeoutMinutes":30}"#)
+                .unwrap();
+        assert_eq!((merged.wait, merged.dry_run, merged.timeout_minutes), (Wait::No, true, Some(30)));
+        assert_eq!((merged.cluster.as_str(), merged.service.as_str()), ("prod", "web"));
+        // The build may say where too, when the pipeline does not.
+        let merged =
+            with_deploy_file(Some(r#"{"deployFile":"d.json"}"#), "d.json", br#"{"cluster":"c","service":"s"}"#)
+                .unwrap();
+        assert_eq!((merged.cluster.as_str(), merged.service.as_str()), ("c", "s"));
+    }
+
+    #[test]
+    fn deploy_file_refusals() {
+        let user = r#"{"cluster":"prod","service":"web","deployFile":"deploy.json"}"#;
+        for (file, expected) in [
+            (&b"not json"[..], "the deploy file deploy.json is not valid JSON"),
+            (b"[1]", "must hold a JSON object of UserParameters keys, not an array"),
+            (br#"{"action":"rollback"}"#, "sets \"action\", which only UserParameters may set"),
+            (br#"{"deployFile":"x.json"}"#, "sets \"deployFile\", which only UserParameters may set"),
+            (br#"{"artifact":"Other"}"#, "sets \"artifact\", which only UserParameters may set"),
+            (br#"{"cluster":"staging"}"#, "sets \"cluster\", which UserParameters sets too; set it in one place"),
+            (br#"{"wiat":false}"#, "deploy.json)"),
+            (
+                br#"{"timeoutMinutes":0}"#,
+                "\"timeoutMinutes\" must be from 1 to 1440 minutes, not 0 (the key is set in the deploy file",
+            ),
+            (br#"{"containerName":"app"}"#, "\"containerName\" is only used with an imageDetail.json file"),
+        ] {
+            let message = with_deploy_file(Some(user), "deploy.json", file).expect_err(expected).to_string();
+            assert!(message.contains(expected), "{}: {message}", String::from_utf8_lossy(file));
+        }
+        let typo = with_deploy_file(Some(user), "deploy.json", br#"{"wiat":false}"#).unwrap_err().to_string();
+        assert!(
+            typo.contains("did you mean \"wait\"?")
+                && typo.ends_with("(the key is set in the deploy file deploy.json)"),
+            "{typo}"
+        );
+        // Still missing once merged: the message is about the merged whole.
+        let message =
+            with_deploy_file(Some(r#"{"deployFile":"d.json"}"#), "d.json", br#"{"cluster":"c"}"#).unwrap_err();
+        assert!(message.to_string().contains("\"service\" is required"), "{message}");
+        assert!(err(r#"{"cluster":"c","service":"s","deployFile":"../x.json"}"#).contains("relative path"));
+        assert!(err(r#"{"action":"rollback","cluster":"c","service":"s","dryRun":true}"#).contains("only with deploy"));
+        assert!(err(r#"{"cluster":"c","service":"s","taskDefinition":"web:3","dryRun":true}"#).contains("a promotion"));
     }
 }

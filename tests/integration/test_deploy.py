@@ -106,3 +106,47 @@ def test_task_definition_members_our_sdk_does_not_know_are_kept(stack, emulator,
     summary = run.report["executionDetails"]["summary"]
     assert "kept task definition members this function's SDK does not model" in summary, summary
     assert "trustedExecutionConfiguration" in summary and "containerDefinitions[0].futureContainerMember" in summary
+
+
+def test_a_dry_run_shows_the_diff_and_changes_nothing(stack, emulator, pipeline, ecs, names):
+    base = ecs.seed(names["cluster"], names["service"], [("web", OLD), ("log-router", "fluent-bit:2.32.0")])
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+    emulator.admin("POST", "reset-stats")
+
+    run = pipeline.run(params(names, dryRun=True), artifacts=[("BuildOutput", names["key"])])
+
+    assert run.status == "Succeeded" and len(run.jobs) == 1, run.jobs
+    calls = emulator.stats()["calls"]
+    changes = [op for op in calls if op.split(":")[1].startswith(("Register", "Update", "Tag", "Deregister", "Create", "Delete"))]
+    assert changes == [], calls
+    assert ecs.revisions(names["service"]) == [base["taskDefinitionArn"]]
+    assert ecs.service(names["cluster"], names["service"])["taskDefinition"] == base["taskDefinitionArn"]
+    summary = run.report["executionDetails"]["summary"]
+    assert f"~ web image {OLD} → {NEW}" in summary, summary
+    assert "fluent-bit" not in summary, "an unchanged container is no difference"
+    assert run.variables["DryRun"] == "true"
+
+
+def test_a_deploy_file_holds_what_user_parameters_could_not(stack, emulator, pipeline, ecs, names):
+    """CodePipeline caps an action's configuration value at 1000 characters; the deploy file has no such cap."""
+    ecs.seed(names["cluster"], names["service"], [("web", OLD)])
+    deploy_file = {"wait": False, "fileName": "build/out/" + "nested/" * 150 + "imagedefinitions.json", "timeoutMinutes": 45}
+    assert len(json.dumps({**params(names), **deploy_file})) > 1000
+    pipeline.upload(names["key"], zip_bytes({
+        "deploy.json": json.dumps(deploy_file),
+        deploy_file["fileName"]: image_definitions([("web", NEW)]),
+    }))
+    emulator.admin("POST", "reset-stats")
+
+    run = pipeline.run(params(names, deployFile="deploy.json"), artifacts=[("BuildOutput", names["key"])])
+
+    assert run.status == "Succeeded" and len(run.jobs) == 1, run.jobs  # wait: false, from the file
+    assert emulator.stats()["calls"]["s3:GetObject"] == 1, "both files from one ranged GET"
+    td = ecs.task_definition(ecs.service(names["cluster"], names["service"])["taskDefinition"])["taskDefinition"]
+    assert td["containerDefinitions"][0]["image"] == NEW
+
+    # Set in both places: refused before anything changes.
+    run = pipeline.run(params(names, deployFile="deploy.json", timeoutMinutes=10), artifacts=[("BuildOutput", names["key"])])
+    kind, message = run.failure
+    assert kind == "ConfigurationError", run.jobs
+    assert 'sets "timeoutMinutes", which UserParameters sets too; set it in one place' in message, message

@@ -1,0 +1,197 @@
+//! What a deploy would change in the task definition, as lines a person reads (the dry run's summary). Pure.
+//!
+//! Both sides are the task definition in ECS's JSON form (DescribeTaskDefinition's `taskDefinition`, read-only
+//! members left out): `~` changed, `+` added, `-` removed. Containers are matched by name. Environment values
+//! may be secrets, so environment variables are named, never shown; other values are clipped.
+
+use serde_json::{Map, Value};
+
+use crate::carry::READ_ONLY;
+use crate::taskdef::Plan;
+use crate::text::clip;
+
+/// How much of a value a line shows.
+const SHOWN: usize = 80;
+/// Members whose values are never shown, only their names (`name` of each entry).
+const NAMES_ONLY: [&str; 1] = ["environment"];
+
+/// The task definition a deploy would register from `base` with `plan`: the images replaced by container name.
+pub fn apply(base: &Value, plan: &Plan) -> Value {
+    let mut after = base.clone();
+    if let Some(containers) = after.get_mut("containerDefinitions").and_then(Value::as_array_mut) {
+        for container in containers {
+            let name = container.get("name").and_then(Value::as_str).unwrap_or_default().to_owned();
+            if let Some(change) = plan.changes.iter().find(|c| c.container == name) {
+                container["image"] = Value::String(change.to.clone());
+            }
+        }
+    }
+    after
+}
+
+/// The differences between two task definitions, one line each, in a stable order.
+pub fn task_definitions(before: &Value, after: &Value) -> Vec<String> {
+    let empty = Map::new();
+    let before = before.as_object().unwrap_or(&empty);
+    let after = after.as_object().unwrap_or(&empty);
+    let mut lines = Vec::new();
+    let containers = |m: &Map<String, Value>| -> Vec<(String, Map<String, Value>)> {
+        m.get("containerDefinitions")
+            .and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .filter_map(Value::as_object)
+                    .map(|c| (c.get("name").and_then(Value::as_str).unwrap_or("?").to_owned(), c.clone()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (old, new) = (containers(before), containers(after));
+    for (name, container) in &new {
+        match old.iter().find(|(n, _)| n == name) {
+            Some((_, was)) => members(&format!("{name} "), was, container, &mut lines),
+            None => lines.push(format!("+ container {name} ({})", shown(container.get("image")))),
+        }
+    }
+    for (name, _) in old.iter().filter(|(n, _)| !new.iter().any(|(m, _)| m == n)) {
+        lines.push(format!("- container {name}"));
+    }
+    let top = |m: &Map<String, Value>| -> Map<String, Value> {
+        m.iter()
+            .filter(|(k, _)| k.as_str() != "containerDefinitions" && !READ_ONLY.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
+    };
+    members("", &top(before), &top(after), &mut lines);
+    lines
+}
+
+/// Member by member: `~ <prefix><key> old → new`, `+ <prefix><key> value`, `- <prefix><key>`.
+fn members(prefix: &str, before: &Map<String, Value>, after: &Map<String, Value>, lines: &mut Vec<String>) {
+    let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for key in keys {
+        let (was, now) = (before.get(key).filter(|v| !v.is_null()), after.get(key).filter(|v| !v.is_null()));
+        if was == now {
+            continue;
+        }
+        if NAMES_ONLY.contains(&key.as_str()) {
+            lines.extend(names_only(prefix, key, was, now));
+            continue;
+        }
+        lines.push(match (was, now) {
+            (Some(was), Some(now)) => format!("~ {prefix}{key} {} → {}", shown(Some(was)), shown(Some(now))),
+            (None, Some(now)) => format!("+ {prefix}{key} {}", shown(Some(now))),
+            (Some(_), None) => format!("- {prefix}{key}"),
+            (None, None) => continue,
+        });
+    }
+}
+
+/// `[{"name": …, "value": …}]` lists: which names were added, removed or changed; never the values.
+fn names_only(prefix: &str, key: &str, was: Option<&Value>, now: Option<&Value>) -> Vec<String> {
+    let entries = |v: Option<&Value>| -> Vec<(String, Value)> {
+        v.and_then(Value::as_array)
+            .map(|list| {
+                list.iter()
+                    .map(|e| {
+                        let name = e.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
+                        (name, e.get("value").cloned().unwrap_or(Value::Null))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (old, new) = (entries(was), entries(now));
+    let mut lines = Vec::new();
+    for (name, value) in &new {
+        match old.iter().find(|(n, _)| n == name) {
+            None => lines.push(format!("+ {prefix}{key} {name}")),
+            Some((_, v)) if v != value => lines.push(format!("~ {prefix}{key} {name} (value changed)")),
+            Some(_) => {}
+        }
+    }
+    for (name, _) in old.iter().filter(|(n, _)| !new.iter().any(|(m, _)| m == n)) {
+        lines.push(format!("- {prefix}{key} {name}"));
+    }
+    lines
+}
+
+fn shown(value: Option<&Value>) -> String {
+    match value {
+        None | Some(Value::Null) => "(none)".into(),
+        Some(Value::String(s)) => clip(s, SHOWN),
+        Some(other) => clip(&other.to_string(), SHOWN),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::taskdef::Change;
+
+    fn base() -> Value {
+        json!({
+            "taskDefinitionArn": "arn:aws:ecs:eu-west-1:111111111111:task-definition/web:42",
+            "revision": 42,
+            "family": "web",
+            "cpu": "256",
+            "containerDefinitions": [
+                {"name": "app", "image": "repo/app:1111", "environment": [{"name": "MODE", "value": "blue"}]},
+                {"name": "envoy", "image": "aws/envoy:v1"}
+            ]
+        })
+    }
+
+    #[test]
+    fn lines_for_each_kind_of_change() {
+        let plan = Plan {
+            changes: vec![Change {
+                container: "app".into(),
+                from: Some("repo/app:1111".into()),
+                to: "repo/app:2222".into(),
+            }],
+        };
+        let after = apply(&base(), &plan);
+        assert_eq!(task_definitions(&base(), &after), ["~ app image repo/app:1111 → repo/app:2222"]);
+
+        let mut changed = after.clone();
+        changed["cpu"] = json!("512");
+        changed["taskRoleArn"] = json!("arn:aws:iam::111111111111:role/web");
+        changed["revision"] = json!(43);
+        changed["containerDefinitions"][0]["environment"] =
+            json!([{"name": "MODE", "value": "green-secret-value"}, {"name": "TOKEN", "value": "s3cr3t"}]);
+        changed["containerDefinitions"][1] = json!({"name": "otel", "image": "aws/otel:v2"});
+        let lines = task_definitions(&base(), &changed);
+        assert_eq!(
+            lines,
+            [
+                "~ app environment MODE (value changed)",
+                "+ app environment TOKEN",
+                "~ app image repo/app:1111 → repo/app:2222",
+                "+ container otel (aws/otel:v2)",
+                "- container envoy",
+                "~ cpu 256 → 512",
+                "+ taskRoleArn arn:aws:iam::111111111111:role/web",
+            ]
+        );
+        let text = lines.join("\n");
+        assert!(!text.contains("s3cr3t") && !text.contains("green-secret-value") && !text.contains("blue"), "{text}");
+        assert!(!text.contains("revision"), "read-only members are not differences: {text}");
+    }
+
+    #[test]
+    fn nothing_changed_is_no_line() {
+        let plan = Plan {
+            changes: vec![Change {
+                container: "app".into(),
+                from: Some("repo/app:1111".into()),
+                to: "repo/app:1111".into(),
+            }],
+        };
+        assert!(task_definitions(&base(), &apply(&base(), &plan)).is_empty());
+    }
+}
