@@ -165,7 +165,7 @@ impl<'a> Release<'a> {
 /// and when a concurrent delivery of the same job registered one at the same moment, the older one wins
 /// and ours is deregistered. Returns the revision, whether this delivery registered it, and the members
 /// carried over that our SDK does not model.
-async fn register_once(
+pub(crate) async fn register_once(
     ecs: &aws_sdk_ecs::Client,
     base: &ecs::Described,
     plan: &Plan,
@@ -357,7 +357,7 @@ fn image_lines(plan: &Plan) -> Vec<String> {
 /// Reads the release out of the artifact in one pass: the deploy file (when `deployFile` names one), merged
 /// into the parameters, then the image file the merged parameters name — both from one opened archive, so
 /// that one tail GET serves both when they are in it.
-async fn read_release(
+pub(crate) async fn read_release(
     clients: &Clients,
     job: &Job,
     artifact: &InputArtifact,
@@ -429,7 +429,7 @@ fn dry_run(service: &Service, base: &ecs::Described, plan: &Plan, params: &Param
     Success { summary: lines.join("\n"), external_id: Some(current.to_owned()), variables }
 }
 
-fn check_service(service: &Service) -> Result<(), Error> {
+pub(crate) fn check_service(service: &Service) -> Result<(), Error> {
     let name = service.service_name().unwrap_or("?").to_owned();
     match service.status() {
         Some("ACTIVE") | None => {}

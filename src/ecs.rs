@@ -232,6 +232,22 @@ pub async fn describe_service_deployment(ecs: &Client, arn: &str) -> Result<Opti
     Ok(out.service_deployments().iter().find(|d| d.service_deployment_arn() == Some(arn)).cloned())
 }
 
+/// DescribeServiceDeployments for several ARNs (ECS takes at most 20 a call); the ones ECS no longer knows are
+/// left out of the answer.
+pub async fn describe_service_deployments(ecs: &Client, arns: &[String]) -> Result<Vec<ServiceDeployment>, Error> {
+    let mut found = Vec::new();
+    for chunk in arns.chunks(20) {
+        let out = ecs
+            .describe_service_deployments()
+            .set_service_deployment_arns(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws("DescribeServiceDeployments", format!("{} service deployments", chunk.len())))?;
+        found.extend(out.service_deployments().iter().cloned());
+    }
+    Ok(found)
+}
+
 /// DescribeServiceRevisions (ECS takes at most 20 ARNs a call).
 pub async fn describe_service_revisions(ecs: &Client, arns: &[String]) -> Result<Vec<ServiceRevision>, Error> {
     let mut revisions = Vec::new();

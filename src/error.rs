@@ -57,6 +57,9 @@ pub enum Error {
     /// An image or artifact outside the allow-lists.
     #[error(transparent)]
     Refused(#[from] crate::guard::Refusal),
+    /// A release to several services that cannot be done as asked (images, containers, the token's size).
+    #[error("{0}")]
+    Services(String),
     /// A continue, rollback or promotion that cannot be done as asked.
     #[error("{what}")]
     Control { what: String, fix: &'static str },
@@ -92,9 +95,10 @@ impl Error {
         match self {
             Self::Event(_) | Self::Params(_) | Self::ArtifactChoice(_) | Self::Token(_) => Configuration,
             Self::ServiceMissing { .. } | Self::ServiceNotActive { .. } | Self::Controller { .. } => Configuration,
-            Self::TaskDefinitionInactive { .. } | Self::UnknownContainers { .. } | Self::Control { .. } => {
-                Configuration
-            }
+            Self::TaskDefinitionInactive { .. }
+            | Self::UnknownContainers { .. }
+            | Self::Control { .. }
+            | Self::Services(_) => Configuration,
             Self::Refused(_) => Configuration,
             Self::Artifact { source, .. } if source.is_missing_file() => Configuration,
             Self::Artifact { source, .. } => match source.as_ref() {

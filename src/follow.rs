@@ -15,14 +15,21 @@ use crate::deploy::task_definition_variables;
 use crate::deployment::{self, Context, Verdict};
 use crate::ecs;
 use crate::error::Error;
+use crate::event::{Job, params};
 use crate::report::{Outcome, Progress, Success};
 use crate::rollout;
+use crate::services;
 use crate::text::{short_arn, task_definition_arn, variable_name};
 use crate::token::{FollowToken, LegacyToken, Mode, OnTimeout, Target, Token};
 
 /// Judges the rollout named by the continuation token.
-pub async fn run(clients: &Clients, token_text: &str, checkpoint: &Checkpoint) -> Result<Outcome, Error> {
+pub async fn run(clients: &Clients, job: &Job, token_text: &str, checkpoint: &Checkpoint) -> Result<Outcome, Error> {
     match Token::decode(token_text)? {
+        Token::V3(token) => {
+            // The services are named by the action's configuration, which every continuation job carries.
+            let params = params::parse(job.user_parameters.as_deref())?;
+            services::follow(clients, &params, token, checkpoint).await
+        }
         Token::V2(token) => follow(clients, token, checkpoint).await,
         Token::V1(token) => legacy(clients, token, checkpoint).await,
     }

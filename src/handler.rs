@@ -16,7 +16,7 @@ use crate::event::params::Action;
 use crate::event::{self, EventError, Job, params};
 use crate::guard::Guard;
 use crate::report::{self, Delivery, Outcome};
-use crate::{control, deploy, follow};
+use crate::{control, deploy, follow, services};
 
 /// How many answered job ids a process remembers to ignore duplicate deliveries.
 const REMEMBERED_JOBS: usize = 512;
@@ -82,11 +82,14 @@ impl Handler {
 
     async fn work(&self, job: &Job, checkpoint: &Checkpoint) -> Outcome {
         let result = match &job.continuation_token {
-            Some(token) => follow::run(&self.clients, token, checkpoint).await,
+            Some(token) => follow::run(&self.clients, job, token, checkpoint).await,
             None => match params::parse(job.user_parameters.as_deref()) {
                 Ok(params) => match params.action {
                     Action::Deploy if params.task_definition.is_some() => {
                         control::promote(&self.clients, &params, checkpoint).await
+                    }
+                    Action::Deploy if !params.services.is_empty() => {
+                        services::deploy(&self.clients, &self.guard, job, &params, checkpoint).await
                     }
                     Action::Deploy => deploy::run(&self.clients, &self.guard, job, &params, checkpoint).await,
                     Action::Continue => control::continue_deployment(&self.clients, &params, checkpoint).await,

@@ -37,6 +37,7 @@ pub mod images;
 pub mod logging;
 pub mod report;
 pub mod rollout;
+pub mod services;
 pub mod taskdef;
 pub mod text;
 pub mod token;

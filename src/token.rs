@@ -14,11 +14,135 @@ pub const VERSION: u32 = 2;
 /// CodePipeline's limit for `continuationToken`.
 pub const MAX_LEN: usize = 2048;
 
+/// The version of [`ServicesToken`].
+pub const SERVICES_VERSION: u32 = 3;
+/// How much of a failure's cause the token keeps for the final report (after the rollbacks).
+pub const CAUSE_CHARS: usize = 200;
+/// ECS's lifecycle stages, kept in a [`Slot`] as their index (a stage ECS adds later: its first characters).
+const STAGES: [&str; 10] = [
+    "RECONCILE_SERVICE",
+    "PRE_SCALE_UP",
+    "SCALE_UP",
+    "POST_SCALE_UP",
+    "TEST_TRAFFIC_SHIFT",
+    "POST_TEST_TRAFFIC_SHIFT",
+    "PRODUCTION_TRAFFIC_SHIFT",
+    "POST_PRODUCTION_TRAFFIC_SHIFT",
+    "BAKE_TIME",
+    "CLEAN_UP",
+];
+/// The longest stage a slot keeps.
+pub const STAGE_CHARS: usize = 12;
+
 /// Any token this version reads.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Token {
     V1(LegacyToken),
     V2(FollowToken),
+    V3(ServicesToken),
+}
+
+/// v3: a release to several services (`services`). The services are not in it: a continuation job carries the
+/// same UserParameters, which name them in order; the token holds only what changes, so that ten services
+/// with 64-character cluster and service names fit in CodePipeline's 2048 characters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicesToken {
+    pub v: u32,
+    /// `arn:<partition>:ecs:<region>:<account>`: with a service's cluster and name, its deployments' ARNs.
+    pub arn: String,
+    /// Task definition families, referred to by index from the slots.
+    pub fams: Vec<String>,
+    /// One per service, in the order of `services`.
+    pub t: Vec<Slot>,
+    pub started: i64,
+    pub deadline: i64,
+    pub timeout: u32,
+    #[serde(rename = "onTimeout")]
+    pub on_timeout: OnTimeout,
+    pub polls: u32,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub atomic: bool,
+    /// Once one service failed with `atomic`: its index and the cause, kept for the report after the rollbacks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<(usize, String)>,
+}
+
+/// One service's deployment: `[id, family, revision, previous, state, stage, weight, since, percent]` (an
+/// array, to keep the token short). `id` is the service deployment's last ARN segment; `previous` 0 = none;
+/// `since` counts seconds from the token's `started`; `weight` is in hundredths of a percent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot(pub String, pub usize, pub u32, pub u32, pub SlotState, pub String, pub i64, pub i64, pub i32);
+
+/// Where one service is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum SlotState {
+    /// Its deployment is followed.
+    Deploying = 0,
+    /// Its deployment succeeded (or it already ran the release).
+    Succeeded = 1,
+    /// Its deployment failed.
+    Failed = 2,
+    /// `atomic`: its deployment was stopped with a rollback, which is followed.
+    RollingBack = 3,
+    /// `atomic`: it had succeeded, and the service was updated back to its previous revision, which is followed.
+    Reverting = 4,
+    /// The rollback or revert ended well.
+    RolledBack = 5,
+    /// The rollback or revert did not.
+    RollbackFailed = 6,
+}
+
+impl From<SlotState> for u8 {
+    fn from(s: SlotState) -> u8 {
+        s as u8
+    }
+}
+
+impl TryFrom<u8> for SlotState {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        use SlotState::*;
+        [Deploying, Succeeded, Failed, RollingBack, Reverting, RolledBack, RollbackFailed]
+            .into_iter()
+            .find(|s| *s as u8 == n)
+            .ok_or_else(|| format!("unknown service state {n}"))
+    }
+}
+
+impl Slot {
+    pub fn state(&self) -> SlotState {
+        self.4
+    }
+
+    pub fn seen(&self, started: i64) -> Seen {
+        let stage = match self.5.parse::<usize>() {
+            Ok(i) if i < STAGES.len() => STAGES[i].to_owned(),
+            _ => self.5.clone(),
+        };
+        Seen { stage, weight: self.6 as f64 / 100.0, since: started + self.7, percent: self.8 }
+    }
+
+    pub fn remember(&mut self, seen: &Seen, started: i64) {
+        self.5 = match STAGES.iter().position(|s| *s == seen.stage) {
+            Some(i) => i.to_string(),
+            None => seen.stage.chars().take(STAGE_CHARS).collect(),
+        };
+        self.6 = (seen.weight * 100.0).round() as i64;
+        self.7 = seen.since - started;
+        self.8 = seen.percent;
+    }
+}
+
+impl ServicesToken {
+    pub fn encode(&self) -> Result<String, TokenError> {
+        encode(self)
+    }
+
+    pub fn next(&self) -> Self {
+        Self { polls: self.polls.saturating_add(1), ..self.clone() }
+    }
 }
 
 /// v2: what to follow, and the clock.
@@ -135,8 +259,8 @@ pub enum TokenError {
     #[error("the continuation token is not one this function wrote ({0}); start a new pipeline execution")]
     Unreadable(String),
     #[error(
-        "the continuation token has format version {0} but this function reads versions 1 and {VERSION} (was the \
-         function replaced by another version during a deployment?); start a new pipeline execution"
+        "the continuation token has format version {0} but this function reads versions 1 to {SERVICES_VERSION} (was \
+         the function replaced by another version during a deployment?); start a new pipeline execution"
     )]
     Version(u64),
     #[error(
@@ -174,6 +298,13 @@ impl Token {
                 }
                 Ok(Self::V2(token))
             }
+            Some(Some(3)) => {
+                let token: ServicesToken = serde_json::from_value(value).map_err(unreadable)?;
+                if token.t.is_empty() || token.t.iter().any(|s| s.1 >= token.fams.len()) {
+                    return Err(TokenError::Unreadable("no services to follow".into()));
+                }
+                Ok(Self::V3(token))
+            }
             Some(Some(v)) => Err(TokenError::Version(v)),
             _ => Err(TokenError::Unreadable("no version".into())),
         }
@@ -185,6 +316,7 @@ impl Token {
         match self {
             Self::V1(t) => t.encode(),
             Self::V2(t) => t.encode(),
+            Self::V3(t) => t.encode(),
         }
     }
 }

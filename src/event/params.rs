@@ -19,10 +19,12 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 15] = [
+pub const KEYS: [&str; 17] = [
     "action",
     "cluster",
     "service",
+    "services",
+    "atomic",
     "taskDefinition",
     "serviceDeploymentArn",
     "hookId",
@@ -38,8 +40,9 @@ pub const KEYS: [&str; 15] = [
 ];
 
 /// Keys a deploy file may not hold: what the action is, where the file is read from, and the file itself.
-const NOT_IN_DEPLOY_FILE: [(&str, &str); 3] = [
+const NOT_IN_DEPLOY_FILE: [(&str, &str); 4] = [
     ("action", "the pipeline says what the action does"),
+    ("services", "the pipeline says where; every later look at the deployments reads the services from it"),
     ("deployFile", "a deploy file does not name another one"),
     ("artifact", "the deploy file is read from that artifact, so the pipeline names it"),
 ];
@@ -83,12 +86,26 @@ pub enum Wait {
     Paused,
 }
 
+/// At most this many services in `services` (the continuation token must hold them all).
+pub const MAX_SERVICES: usize = 10;
+
+/// One service a release goes to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceTarget {
+    pub cluster: String,
+    pub service: String,
+}
+
 /// Validated `UserParameters`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
     pub action: Action,
     pub cluster: String,
     pub service: String,
+    /// `services`: several services released together (empty: the one `service`).
+    pub services: Vec<ServiceTarget>,
+    /// With `services`: when one fails, roll the others back.
+    pub atomic: bool,
     /// deploy: the existing revision to promote; rollback: the revision to roll back to.
     pub task_definition: Option<String>,
     /// continue: the service deployment (default: the service's current one) and its hook.
@@ -169,6 +186,13 @@ pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result
             let error = ParamsError::UnknownKey { key: clip(&key, 64), hint: suggestion(&key) };
             return Err(ParamsError::InDeployFile { file: clip(file, 200), source: Box::new(error) });
         }
+        if key == "cluster" && map.contains_key("services") {
+            return Err(problem(
+                "sets \"cluster\" while UserParameters sets \"services\": the services' cluster belongs beside them \
+                 in UserParameters"
+                    .into(),
+            ));
+        }
         if map.contains_key(&key) {
             return Err(problem(format!(
                 "sets \"{key}\", which UserParameters sets too; set it in one place (the pipeline says where: \
@@ -205,10 +229,30 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
         None if !complete => Ok(String::new()),
         None => Err(ParamsError::MissingKey { key, meaning }),
     };
+    let services = fields.services()?;
+    let needs_cluster = services.is_empty() || services.iter().any(|t| t.cluster.is_empty());
     let params = Params {
         action,
-        cluster: required("cluster", "the ECS cluster name or ARN")?,
-        service: required("service", "the ECS service name or ARN")?,
+        cluster: if needs_cluster {
+            required("cluster", "the ECS cluster name or ARN")?
+        } else {
+            fields.optional_name("cluster")?.unwrap_or_default()
+        },
+        service: if services.is_empty() {
+            required("service", "the ECS service name or ARN (or \"services\": a list of them)")?
+        } else {
+            String::new()
+        },
+        services: services
+            .into_iter()
+            .map(|t| match t.cluster.is_empty() {
+                true => {
+                    ServiceTarget { cluster: fields.optional_name("cluster").ok().flatten().unwrap_or_default(), ..t }
+                }
+                false => t,
+            })
+            .collect(),
+        atomic: fields.bool("atomic", false)?,
         task_definition: fields.optional_name("taskDefinition")?,
         service_deployment_arn: fields.optional_name("serviceDeploymentArn")?,
         hook_id: fields.optional_name("hookId")?,
@@ -232,7 +276,9 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
 }
 
 /// Keys that only one action uses, and the actions that take them.
-const ONLY_WITH: [(&str, &[Action]); 10] = [
+const ONLY_WITH: [(&str, &[Action]); 12] = [
+    ("services", &[Action::Deploy]),
+    ("atomic", &[Action::Deploy]),
     ("artifact", &[Action::Deploy]),
     ("fileName", &[Action::Deploy]),
     ("containerName", &[Action::Deploy]),
@@ -246,6 +292,14 @@ const ONLY_WITH: [(&str, &[Action]); 10] = [
 ];
 
 impl Params {
+    /// The services this release goes to: `services`, or the one `service`.
+    pub fn targets(&self) -> Vec<ServiceTarget> {
+        if self.services.is_empty() {
+            return vec![ServiceTarget { cluster: self.cluster.clone(), service: self.service.clone() }];
+        }
+        self.services.clone()
+    }
+
     /// Whether this job reads the build's image file: a deploy that is not a promotion.
     pub fn reads_artifact(&self) -> bool {
         self.action == Action::Deploy && self.task_definition.is_none()
@@ -310,6 +364,90 @@ impl Fields<'_> {
             ));
         }
         Ok(())
+    }
+
+    /// `services`: 1 to 10 service names/ARNs or `{"cluster": …, "service": …}` objects, without `service`.
+    /// An entry without a cluster gets the top-level `cluster` (filled in by the caller; empty here).
+    fn services(&self) -> Result<Vec<ServiceTarget>, ParamsError> {
+        const KEY: &str = "services";
+        let Some(value) = self.0.get(KEY) else {
+            if self.0.contains_key("atomic") {
+                return Err(invalid("atomic", "is for a release to several services (\"services\")"));
+            }
+            return Ok(Vec::new());
+        };
+        if self.0.contains_key("service") {
+            return Err(invalid(KEY, "cannot be set with \"service\"; list every service in \"services\""));
+        }
+        let Value::Array(entries) = value else {
+            return Err(wrong_type(
+                KEY,
+                "an array of service names or {\"cluster\": …, \"service\": …} objects",
+                value,
+            ));
+        };
+        if entries.is_empty() || entries.len() > MAX_SERVICES {
+            return Err(invalid(KEY, format!("must list 1 to {MAX_SERVICES} services, not {}", entries.len())));
+        }
+        let mut targets: Vec<ServiceTarget> = Vec::new();
+        for (i, entry) in entries.iter().enumerate() {
+            let name = |v: Option<&Value>, what: &str| -> Result<Option<String>, ParamsError> {
+                match v {
+                    None => Ok(None),
+                    Some(Value::String(s)) if !s.is_empty() && s.trim() == s && s.len() <= 1600 => Ok(Some(s.clone())),
+                    Some(other) => Err(invalid(
+                        KEY,
+                        format!("entry {i}: {what} must be a non-empty name or ARN, not {}", json_kind(other)),
+                    )),
+                }
+            };
+            let target = match entry {
+                Value::String(_) => {
+                    let service = name(Some(entry), "the service")?.unwrap_or_default();
+                    // A service ARN of the long format names its cluster: …:service/<cluster>/<service>.
+                    let cluster = service
+                        .split_once(":service/")
+                        .and_then(|(_, path)| path.split_once('/'))
+                        .map(|(cluster, _)| cluster.to_owned())
+                        .unwrap_or_default();
+                    ServiceTarget { cluster, service }
+                }
+                Value::Object(o) => {
+                    if let Some(extra) = o.keys().find(|k| !matches!(k.as_str(), "cluster" | "service")) {
+                        return Err(invalid(
+                            KEY,
+                            format!(
+                                "entry {i} has an unknown key {:?}; an entry has \"cluster\" and \"service\"",
+                                clip(extra, 64)
+                            ),
+                        ));
+                    }
+                    let service = name(o.get("service"), "\"service\"")?
+                        .ok_or_else(|| invalid(KEY, format!("entry {i} has no \"service\"")))?;
+                    ServiceTarget { cluster: name(o.get("cluster"), "\"cluster\"")?.unwrap_or_default(), service }
+                }
+                other => {
+                    return Err(invalid(
+                        KEY,
+                        format!("entry {i} must be a service name or an object, not {}", json_kind(other)),
+                    ));
+                }
+            };
+            let cluster =
+                if target.cluster.is_empty() { self.string("cluster")?.unwrap_or_default() } else { &target.cluster };
+            if targets.iter().any(|t| {
+                let c = if t.cluster.is_empty() {
+                    self.string("cluster").ok().flatten().unwrap_or_default()
+                } else {
+                    &t.cluster
+                };
+                t.service == target.service && c == cluster
+            }) {
+                return Err(invalid(KEY, format!("lists {} twice", clip(&target.service, 100))));
+            }
+            targets.push(target);
+        }
+        Ok(targets)
     }
 
     fn wait(&self, action: Action) -> Result<Wait, ParamsError> {
@@ -491,6 +629,8 @@ mod tests {
                 force_new_deployment: false,
                 dry_run: false,
                 deploy_file: None,
+                services: Vec::new(),
+                atomic: false,
             }
         );
     }
@@ -663,5 +803,57 @@ mod tests {
         assert!(err(r#"{"cluster":"c","service":"s","deployFile":"../x.json"}"#).contains("relative path"));
         assert!(err(r#"{"action":"rollback","cluster":"c","service":"s","dryRun":true}"#).contains("only with deploy"));
         assert!(err(r#"{"cluster":"c","service":"s","taskDefinition":"web:3","dryRun":true}"#).contains("a promotion"));
+    }
+
+    #[test]
+    fn services_resolve_to_targets() {
+        let p = ok(
+            r#"{"cluster":"prod","services":["web","arn:aws:ecs:us-east-1:1:service/batch/jobs",{"cluster":"edge","service":"proxy"},{"service":"worker"}],"atomic":true}"#,
+        );
+        let got: Vec<(&str, &str)> = p.services.iter().map(|t| (t.cluster.as_str(), t.service.as_str())).collect();
+        assert_eq!(
+            got,
+            [
+                ("prod", "web"),
+                ("batch", "arn:aws:ecs:us-east-1:1:service/batch/jobs"),
+                ("edge", "proxy"),
+                ("prod", "worker")
+            ]
+        );
+        assert!(p.atomic && p.service.is_empty());
+        assert_eq!(p.targets().len(), 4);
+        // Every entry names its cluster: no top-level cluster needed.
+        assert!(ok(r#"{"services":[{"cluster":"a","service":"x"}]}"#).cluster.is_empty());
+        let one = ok(r#"{"cluster":"prod","service":"web"}"#);
+        assert_eq!(one.targets(), [ServiceTarget { cluster: "prod".into(), service: "web".into() }]);
+    }
+
+    #[test]
+    fn services_refusals() {
+        let eleven: Vec<String> = (0..11).map(|i| format!("\"s{i}\"")).collect();
+        for (raw, expected) in [
+            (r#"{"cluster":"p","service":"w","services":["x"]}"#.to_owned(), "cannot be set with \"service\""),
+            (r#"{"cluster":"p","services":[]}"#.to_owned(), "must list 1 to 10 services, not 0"),
+            (format!(r#"{{"cluster":"p","services":[{}]}}"#, eleven.join(",")), "must list 1 to 10 services, not 11"),
+            (r#"{"cluster":"p","services":"web"}"#.to_owned(), "must be an array of service names"),
+            (r#"{"cluster":"p","services":["web",{"cluster":"p","service":"web"}]}"#.to_owned(), "lists web twice"),
+            (r#"{"cluster":"p","services":[{"srvice":"web"}]}"#.to_owned(), "entry 0 has an unknown key \"srvice\""),
+            (r#"{"cluster":"p","services":[3]}"#.to_owned(), "entry 0 must be a service name or an object"),
+            (r#"{"services":["web"]}"#.to_owned(), "\"cluster\" is required"),
+            (
+                r#"{"cluster":"p","service":"w","atomic":true}"#.to_owned(),
+                "\"atomic\" is for a release to several services",
+            ),
+            (r#"{"action":"rollback","cluster":"p","services":["w"]}"#.to_owned(), "only with deploy"),
+        ] {
+            let message = err(&raw);
+            assert!(message.contains(expected), "{raw}: {message}");
+        }
+        let user = r#"{"cluster":"p","services":["a","b"],"deployFile":"d.json"}"#;
+        let refused = with_deploy_file(Some(user), "d.json", br#"{"services":["c"]}"#).unwrap_err().to_string();
+        assert!(refused.contains("sets \"services\", which only UserParameters may set"), "{refused}");
+        let user = r#"{"services":[{"cluster":"p","service":"a"}],"deployFile":"d.json"}"#;
+        let refused = with_deploy_file(Some(user), "d.json", br#"{"cluster":"q"}"#).unwrap_err().to_string();
+        assert!(refused.contains("the services' cluster belongs beside them"), "{refused}");
     }
 }
