@@ -159,6 +159,58 @@ def followed(emulator, runtime, ecs_seed, key):
     return total, looks, last, polls
 
 
+def several(emulator, s3, ecs, work, config_file, runs):
+    """Ten services released by one action against one: no-wait wall time (same process, alternating), and
+    the AWS calls of each continuation look while ten are followed."""
+    services = [f"many-{i}" for i in range(10)]
+    for service in services:
+        ecs.seed("bench-many", service, [("web", f"{REPO}:0000000")], looks=3)
+    ecs.seed("bench-many", "one", [("web", f"{REPO}:0000000")])
+    runtime = RuntimeApi()
+    proc, _ = spawn("rust", runtime, emulator.url, config_file)
+    walls = {"one": [], "ten": []}
+    try:
+        for i in range(runs + 1):
+            for kind, user in (("one", {"cluster": "bench-many", "service": "one", "wait": False}),
+                               ("ten", {"cluster": "bench-many", "services": services, "wait": False})):
+                path = work / "many.zip"
+                artifact(path, 1, f"m{kind}{i:04d}")
+                s3.upload_file(str(path), ARTIFACT_BUCKET, f"bench/many-{kind}-{i}")
+                job_id, event = file_job(emulator, job_data(json.dumps(user), [("BuildOutput", f"bench/many-{kind}-{i}")]))
+                started = time.perf_counter()
+                runtime.invoke(event, timeout=120)
+                elapsed = (time.perf_counter() - started) * 1000
+                if emulator.admin("GET", f"jobs/{job_id}")["status"] != "Succeeded":
+                    raise RuntimeError(f"{kind} deploy failed")
+                if i:
+                    walls[kind].append(elapsed)
+        # Followed: every AWS call of each continuation job while the ten are in progress.
+        user = json.dumps({"cluster": "bench-many", "services": services})
+        path = work / "many.zip"
+        artifact(path, 1, "mfollow")
+        s3.upload_file(str(path), ARTIFACT_BUCKET, "bench/many-follow")
+        token, looks = None, []
+        for _ in range(20):
+            job_id, event = file_job(emulator, job_data(user, [("BuildOutput", "bench/many-follow")], token=token))
+            before = sum(emulator.stats()["calls"].values())
+            runtime.invoke(event, timeout=120)
+            calls = sum(emulator.stats()["calls"].values()) - before
+            result = emulator.admin("GET", f"jobs/{job_id}")
+            if result["status"] != "Succeeded":
+                raise RuntimeError(f"followed deploy failed: {result}")
+            next_token = result["reports"][0]["request"].get("continuationToken")
+            if token is not None:
+                looks.append(calls)
+            if next_token is None:
+                break
+            token = next_token
+    finally:
+        _terminate(proc)
+        runtime.close()
+    print(f"  one service {median(walls['one']):.1f} ms, ten {median(walls['ten']):.1f} ms; looks {looks}", flush=True)
+    return {"one_ms": median(walls["one"]), "ten_ms": median(walls["ten"]), "looks": looks}
+
+
 def timed_range_get(s3, key):
     """The emulator's own time to answer one 128 KiB suffix-range GET of an object (moto reads the object
     from its store to slice it, so this grows with the object)."""
@@ -262,6 +314,8 @@ def main():
                 print(f"  {size} MiB {kind}: {median(s3_bytes) / 1024:.0f} KiB read, {median(rss):.1f} MiB peak RSS", flush=True)
             for r in range(repeats):
                 s3.delete_object(Bucket=ARTIFACT_BUCKET, Key=f"bench/{size}-{r}")
+        print("ten services released by one action", flush=True)
+        results["several"] = several(emulator, s3, ecs, work, config_file, args.runs)
         results["shares"] = lambda_shares(emulator, s3, ecs, config_file, work, max(5, args.runs // 3))
     finally:
         emulator.stop()
@@ -400,6 +454,17 @@ with boto3's services-stable waiter (1 s apart here) as aws-actions/amazon-ecs-d
 {chr(10).join(table)}
 
 ![S3 bytes read and peak RSS against artifact size](bench/artifact-size.png)
+
+## Several services in one action (`services`)
+
+This function alone (the peer deploys one service per action). One warm process, alternating: a no-wait
+release of a new image to one service, and to ten services (`services`, all in one cluster). Medians of
+{runs} runs each. Then the ten followed to their end: every AWS call of each continuation job.
+
+| measure | one service | ten services | |
+|---|---|---|---|
+| no-wait release, wall time | {r['several']['one_ms']:.1f} ms | {r['several']['ten_ms']:.1f} ms | {r['several']['ten_ms'] / r['several']['one_ms']:.2f}× |
+| AWS calls per continuation look while in progress (report included) | | {median(r['several']['looks'][:-1] or r['several']['looks']):.0f} | looks: {r['several']['looks']} (the last one is the final report) |
 
 ## Under Lambda's CPU share
 

@@ -379,6 +379,18 @@ impl Fields<'_> {
         if self.0.contains_key("service") {
             return Err(invalid(KEY, "cannot be set with \"service\"; list every service in \"services\""));
         }
+        if self.0.contains_key("taskDefinition") {
+            return Err(invalid(
+                KEY,
+                "cannot be set with \"taskDefinition\": a promotion deploys one revision to one service",
+            ));
+        }
+        if self.0.get("wait").and_then(Value::as_str) == Some("paused") {
+            return Err(invalid(
+                KEY,
+                "cannot be set with \"wait\": \"paused\" (a pause is one service's; deploy it alone)",
+            ));
+        }
         let Value::Array(entries) = value else {
             return Err(wrong_type(
                 KEY,
@@ -845,6 +857,11 @@ mod tests {
                 "\"atomic\" is for a release to several services",
             ),
             (r#"{"action":"rollback","cluster":"p","services":["w"]}"#.to_owned(), "only with deploy"),
+            (
+                r#"{"cluster":"p","services":["w"],"taskDefinition":"w:3"}"#.to_owned(),
+                "a promotion deploys one revision",
+            ),
+            (r#"{"cluster":"p","services":["w"],"wait":"paused"}"#.to_owned(), "a pause is one service's"),
         ] {
             let message = err(&raw);
             assert!(message.contains(expected), "{raw}: {message}");
