@@ -9,6 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::overrides::Overrides;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{
@@ -67,17 +68,19 @@ impl Intercept for Capture {
     }
 }
 
-/// Adds to the RegisterTaskDefinition request body what the typed copy of `raw` did not carry.
+/// Adds to the RegisterTaskDefinition request body what the typed copy of `raw` did not carry, then applies the
+/// overrides (on the JSON, so that they reach members our SDK does not model too).
 #[derive(Debug, Clone)]
 pub struct Amend {
-    raw: Value,
+    raw: Option<Value>,
+    overrides: Overrides,
     /// The paths of the members it added (for the log and the summary).
     pub carried: Arc<Mutex<Vec<String>>>,
 }
 
 impl Amend {
-    pub fn new(raw: Value) -> Self {
-        Self { raw, carried: Arc::default() }
+    pub fn new(raw: Option<Value>, overrides: Overrides) -> Self {
+        Self { raw, overrides, carried: Arc::default() }
     }
 }
 
@@ -95,10 +98,11 @@ impl Intercept for Amend {
         let request = context.request_mut();
         let body = request.body().bytes().ok_or("the RegisterTaskDefinition body is not in memory")?;
         let mut value: Value = serde_json::from_slice(body)?;
-        let carried = carry_over(&mut value, &self.raw);
-        if carried.is_empty() {
+        let carried = self.raw.as_ref().map(|raw| carry_over(&mut value, raw)).unwrap_or_default();
+        if carried.is_empty() && self.overrides.is_empty() {
             return Ok(());
         }
+        self.overrides.apply(&mut value);
         let amended = serde_json::to_vec(&value)?;
         request.headers_mut().insert("Content-Length", amended.len().to_string());
         *request.body_mut() = SdkBody::from(amended);

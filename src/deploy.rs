@@ -49,7 +49,8 @@ pub async fn run(
 
     checkpoint.step(format!("describing task definition {current}"));
     let base = ecs::describe_task_definition(ecs, &current).await?;
-    let plan = taskdef::plan(&base.td, &updates)?;
+    let plan = Plan { overrides: params.overrides.clone(), ..taskdef::plan(&base.td, &updates)? };
+    plan.overrides.check(&base.td).map_err(|e| Error::Params(e.into()))?;
     // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed.
     for change in plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())) {
         guard.check_image(&change.to)?;
@@ -339,6 +340,7 @@ pub fn task_definition_variables(arn: &str) -> Vec<(String, String)> {
 /// One line per container (old image → new image), then warnings.
 fn describe_plan(plan: &Plan) -> String {
     let mut lines = image_lines(plan);
+    lines.extend(plan.overrides.describe());
     lines.extend(plan.warnings());
     lines.join("\n")
 }
@@ -415,6 +417,7 @@ fn dry_run(service: &Service, base: &ecs::Described, plan: &Plan, params: &Param
             base.td.family().unwrap_or("?")
         ));
         lines.extend(diff);
+        lines.extend(plan.overrides.describe());
     } else if params.force_new_deployment {
         lines.push(format!(
             "A deploy would force a new deployment of {} (no change to the task definition).",

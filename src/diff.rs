@@ -15,7 +15,8 @@ const SHOWN: usize = 80;
 /// Members whose values are never shown, only their names (`name` of each entry).
 const NAMES_ONLY: [&str; 1] = ["environment"];
 
-/// The task definition a deploy would register from `base` with `plan`: the images replaced by container name.
+/// The task definition a deploy would register from `base` with `plan`: the images replaced by container name,
+/// then the overrides.
 pub fn apply(base: &Value, plan: &Plan) -> Value {
     let mut after = base.clone();
     if let Some(containers) = after.get_mut("containerDefinitions").and_then(Value::as_array_mut) {
@@ -26,6 +27,7 @@ pub fn apply(base: &Value, plan: &Plan) -> Value {
             }
         }
     }
+    plan.overrides.apply(&mut after);
     after
 }
 
@@ -154,6 +156,7 @@ mod tests {
                 from: Some("repo/app:1111".into()),
                 to: "repo/app:2222".into(),
             }],
+            ..Plan::default()
         };
         let after = apply(&base(), &plan);
         assert_eq!(task_definitions(&base(), &after), ["~ app image repo/app:1111 → repo/app:2222"]);
@@ -191,6 +194,7 @@ mod tests {
                 from: Some("repo/app:1111".into()),
                 to: "repo/app:1111".into(),
             }],
+            ..Plan::default()
         };
         assert!(task_definitions(&base(), &apply(&base(), &plan)).is_empty());
     }

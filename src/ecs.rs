@@ -127,7 +127,8 @@ pub struct Registered {
 pub async fn register(ecs: &Client, base: &Described, plan: &Plan, job_id: &str) -> Result<Registered, Error> {
     let family = base.td.family().unwrap_or("?").to_owned();
     let resource = format!("task definition family {family}");
-    let amend = base.raw.clone().map(Amend::new);
+    let amend = (base.raw.is_some() || !plan.overrides.is_empty())
+        .then(|| Amend::new(base.raw.clone(), plan.overrides.clone()));
     let request = taskdef::register_request(ecs.register_task_definition(), &base.td, &base.tags, plan, job_id);
     let out = match &amend {
         Some(amend) => request.customize().interceptor(amend.clone()).send().await,

@@ -35,6 +35,7 @@ pub mod guard;
 pub mod handler;
 pub mod images;
 pub mod logging;
+pub mod overrides;
 pub mod report;
 pub mod rollout;
 pub mod services;

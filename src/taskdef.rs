@@ -8,6 +8,7 @@ use aws_sdk_ecs::types::{Tag, TaskDefinition};
 
 use crate::error::Error;
 use crate::images::{self, ImageUpdate, Pin};
+use crate::overrides::Overrides;
 
 /// The tag that marks a revision with the CodePipeline job that registered it (makes retries idempotent).
 pub const JOB_TAG: &str = "codepipeline-ecs-deployer:job-id";
@@ -23,15 +24,17 @@ pub struct Change {
 }
 
 /// What the new revision changes.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
     pub changes: Vec<Change>,
+    /// Changes beyond the images (`containers`, `cpu`, …), applied to the request body.
+    pub overrides: Overrides,
 }
 
 impl Plan {
-    /// Whether any image differs from what the base revision runs.
+    /// Whether any image differs from what the base revision runs, or anything else is overridden.
     pub fn changes_anything(&self) -> bool {
-        self.changes.iter().any(|c| c.from.as_deref() != Some(c.to.as_str()))
+        self.changes.iter().any(|c| c.from.as_deref() != Some(c.to.as_str())) || !self.overrides.is_empty()
     }
 
     /// Warnings for the execution summary: floating tags break "one commit → one image → one revision".
@@ -83,7 +86,7 @@ pub fn plan(base: &TaskDefinition, updates: &[ImageUpdate]) -> Result<Plan, Erro
             to: u.image.clone(),
         })
         .collect();
-    Ok(Plan { changes })
+    Ok(Plan { changes, overrides: Overrides::default() })
 }
 
 /// Fills a RegisterTaskDefinition request: `base` with the plan's images, `base_tags` plus the job tag.

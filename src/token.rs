@@ -399,6 +399,36 @@ mod tests {
     }
 
     #[test]
+    fn a_services_token_round_trips_with_stages_kept_short() {
+        let mut slot = Slot("AbCdEfGhIjKlMnOpQrStU".into(), 0, 8, 7, SlotState::Deploying, String::new(), 0, 0, 0);
+        let seen =
+            Seen { stage: "POST_PRODUCTION_TRAFFIC_SHIFT".into(), weight: 33.33, since: 1_800_000_090, percent: 40 };
+        slot.remember(&seen, 1_800_000_000);
+        assert_eq!((slot.5.as_str(), slot.6, slot.7), ("7", 3333, 90), "a known stage is kept as its index");
+        assert_eq!(slot.seen(1_800_000_000), seen);
+        let token = ServicesToken {
+            v: SERVICES_VERSION,
+            arn: "arn:aws:ecs:eu-west-1:111111111111".into(),
+            fams: vec!["web".into()],
+            t: vec![slot],
+            started: 1_800_000_000,
+            deadline: 1_800_003_600,
+            timeout: 60,
+            on_timeout: OnTimeout::Rollback,
+            polls: 2,
+            atomic: true,
+            failed: Some((0, "the circuit breaker tripped".into())),
+        };
+        let text = token.encode().unwrap();
+        assert!(text.contains(r#""t":[["AbCdEfGhIjKlMnOpQrStU",0,8,7,0,"7",3333,90,40]]"#), "{text}");
+        assert_eq!(Token::decode(&text).unwrap(), Token::V3(token.clone()));
+        let bad = text.replace(r#",0,8,7,0,"#, ",5,8,7,0,");
+        assert!(Token::decode(&bad).unwrap_err().to_string().contains("no services to follow"));
+        let bad = text.replace(r#",0,8,7,0,"#, ",0,8,7,9,");
+        assert!(Token::decode(&bad).unwrap_err().to_string().contains("unknown service state 9"));
+    }
+
+    #[test]
     fn a_token_of_the_first_release_is_still_read() {
         // Verbatim as the first release wrote it.
         let text = r#"{"v":1,"cluster":"arn:aws:ecs:eu-west-1:111111111111:cluster/prod","service":"arn:aws:ecs:eu-west-1:111111111111:service/prod/web","deploymentId":"ecs-svc/1234567890123456789","taskDefinitionArn":"arn:aws:ecs:eu-west-1:111111111111:task-definition/web:43","startedAt":1800000000,"deadline":1800003600,"timeoutMinutes":60,"polls":0}"#;
@@ -434,7 +464,8 @@ mod tests {
             ("A continuation token if continuing job", "not JSON"),
             ("{}", "no version"),
             (r#"{"v":"1"}"#, "no version"),
-            (r#"{"v":3,"cluster":"c"}"#, "format version 3"),
+            (r#"{"v":4,"cluster":"c"}"#, "format version 4"),
+            (r#"{"v":3,"cluster":"c"}"#, "unknown field `cluster`"),
             (r#"{"v":1,"cluster":"c"}"#, "missing field"),
             (r#"{"v":2,"targets":[]}"#, "missing field"),
             (&good.replace(r#""polls":0"#, r#""polls":0,"extra":1"#), "unknown field"),

@@ -5,6 +5,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::overrides::{OverrideError, Overrides};
 use crate::text::clip;
 pub use crate::token::OnTimeout;
 
@@ -19,7 +20,7 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 22] = [
     "action",
     "cluster",
     "service",
@@ -35,6 +36,11 @@ pub const KEYS: [&str; 17] = [
     "timeoutMinutes",
     "onTimeout",
     "forceNewDeployment",
+    "containers",
+    "cpu",
+    "memory",
+    "taskRoleArn",
+    "executionRoleArn",
     "dryRun",
     "deployFile",
 ];
@@ -120,6 +126,8 @@ pub struct Params {
     pub timeout_minutes: Option<u32>,
     pub on_timeout: OnTimeout,
     pub force_new_deployment: bool,
+    /// Changes beyond the image: `containers`, `cpu`, `memory`, `taskRoleArn`, `executionRoleArn`.
+    pub overrides: Overrides,
     /// Read, describe, plan and validate, then report the plan; change nothing.
     pub dry_run: bool,
     /// A JSON file in the input artifact holding more of these keys (merged by [`with_deploy_file`]).
@@ -142,6 +150,8 @@ pub enum ParamsError {
     MissingKey { key: &'static str, meaning: &'static str },
     #[error("UserParameters key \"{key}\" {problem}")]
     Invalid { key: &'static str, problem: String },
+    #[error("UserParameters key {0}")]
+    Override(#[from] OverrideError),
     #[error("the deploy file {file} {problem}")]
     DeployFile { file: String, problem: String },
     #[error("{source} (the key is set in the deploy file {file})")]
@@ -154,6 +164,7 @@ impl ParamsError {
         match self {
             Self::UnknownKey { key, .. } => Some(key),
             Self::WrongType { key, .. } | Self::MissingKey { key, .. } | Self::Invalid { key, .. } => Some(key),
+            Self::Override(e) => e.path.split('.').next(),
             _ => None,
         }
     }
@@ -263,6 +274,7 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
         timeout_minutes: fields.timeout_minutes()?,
         on_timeout: fields.on_timeout()?,
         force_new_deployment: fields.bool("forceNewDeployment", false)?,
+        overrides: Overrides::parse(map)?,
         dry_run: fields.bool("dryRun", false)?,
         deploy_file: match fields.0.contains_key("deployFile") {
             true => Some(fields.file_name("deployFile")?),
@@ -276,7 +288,12 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
 }
 
 /// Keys that only one action uses, and the actions that take them.
-const ONLY_WITH: [(&str, &[Action]); 12] = [
+const ONLY_WITH: [(&str, &[Action]); 17] = [
+    ("containers", &[Action::Deploy]),
+    ("cpu", &[Action::Deploy]),
+    ("memory", &[Action::Deploy]),
+    ("taskRoleArn", &[Action::Deploy]),
+    ("executionRoleArn", &[Action::Deploy]),
     ("services", &[Action::Deploy]),
     ("atomic", &[Action::Deploy]),
     ("artifact", &[Action::Deploy]),
@@ -352,9 +369,20 @@ impl Fields<'_> {
                 ));
             }
         }
-        let image_source = ["fileName", "containerName", "artifact", "deployFile", "dryRun"]
-            .into_iter()
-            .find(|k| self.0.contains_key(*k));
+        let image_source = [
+            "fileName",
+            "containerName",
+            "artifact",
+            "deployFile",
+            "dryRun",
+            "containers",
+            "cpu",
+            "memory",
+            "taskRoleArn",
+            "executionRoleArn",
+        ]
+        .into_iter()
+        .find(|k| self.0.contains_key(*k));
         if let (Action::Deploy, true, Some(key)) = (action, self.0.contains_key("taskDefinition"), image_source) {
             return Err(invalid(
                 key,
@@ -383,6 +411,15 @@ impl Fields<'_> {
             return Err(invalid(
                 KEY,
                 "cannot be set with \"taskDefinition\": a promotion deploys one revision to one service",
+            ));
+        }
+        if let Some(key) = ["containers", "cpu", "memory", "taskRoleArn", "executionRoleArn"]
+            .into_iter()
+            .find(|k| self.0.contains_key(*k))
+        {
+            return Err(invalid(
+                KEY,
+                format!("cannot be set with \"{key}\" yet: overrides go to one service per action"),
             ));
         }
         if self.0.get("wait").and_then(Value::as_str) == Some("paused") {
@@ -639,6 +676,7 @@ mod tests {
                 timeout_minutes: None,
                 on_timeout: OnTimeout::Rollback,
                 force_new_deployment: false,
+                overrides: Overrides::default(),
                 dry_run: false,
                 deploy_file: None,
                 services: Vec::new(),

@@ -150,3 +150,46 @@ def test_a_deploy_file_holds_what_user_parameters_could_not(stack, emulator, pip
     kind, message = run.failure
     assert kind == "ConfigurationError", run.jobs
     assert 'sets "timeoutMinutes", which UserParameters sets too; set it in one place' in message, message
+
+
+def test_overrides_land_in_the_revision_and_their_values_stay_out_of_logs(stack, emulator, pipeline, ecs, names):
+    ecs.seed(names["cluster"], names["service"], [("web", OLD), ("log-router", "fluent-bit:2.32.0")])
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+    secret_value = "env-VALUE-that-may-be-a-secret-" + names["service"]
+    secret_arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:db-password-AbCdEf"
+    overrides = {
+        "containers": {"web": {
+            "environment": {"DATABASE_URL": secret_value, "LOG_LEVEL": "debug"},
+            "secrets": {"DB_PASSWORD": secret_arn},
+            "command": ["serve", "--port", "8080"],
+        }},
+        "cpu": "0.5 vCPU", "memory": "1 GB",
+        "taskRoleArn": "arn:aws:iam::123456789012:role/web-task",
+    }
+
+    run = pipeline.run(params(names, wait=False, **overrides), artifacts=[("BuildOutput", names["key"])])
+
+    assert run.status == "Succeeded", run.jobs
+    td = ecs.task_definition(ecs.service(names["cluster"], names["service"])["taskDefinition"])["taskDefinition"]
+    web = td["containerDefinitions"][0]
+    assert web["image"] == NEW
+    assert {e["name"]: e["value"] for e in web["environment"]} == {"DATABASE_URL": secret_value, "LOG_LEVEL": "debug"}
+    assert web["secrets"] == [{"name": "DB_PASSWORD", "valueFrom": secret_arn}]
+    assert web["command"] == ["serve", "--port", "8080"]
+    assert (td["cpu"], td["memory"], td["taskRoleArn"]) == ("512", "1024", "arn:aws:iam::123456789012:role/web-task")
+    assert td["containerDefinitions"][1]["image"] == "fluent-bit:2.32.0" and "environment" not in td["containerDefinitions"][1]
+    summary = run.report["executionDetails"]["summary"]
+    assert "override containers.web.environment: +DATABASE_URL +LOG_LEVEL" in summary, summary
+    assert "override containers.web.secrets: +DB_PASSWORD" in summary, summary
+    assert secret_value not in summary and "debug" not in summary
+    assert secret_value not in stack.logs(), "an environment value reached the function's logs"
+
+    # A bad pair is refused before anything changes, naming the key.
+    before = ecs.revisions(names["service"])
+    run = pipeline.run(params(names, wait=False, cpu=256, memory="4 GB"), artifacts=[("BuildOutput", names["key"])])
+    kind, message = run.failure
+    assert kind == "ConfigurationError" and '"cpu" makes 256 CPU units with 4096 MiB, which Fargate does not run' in message, message
+    run = pipeline.run(params(names, wait=False, containers={"api": {"environment": {"X": "1"}}}), artifacts=[("BuildOutput", names["key"])])
+    kind, message = run.failure
+    assert kind == "ConfigurationError" and '"containers.api" names no container' in message, message
+    assert ecs.revisions(names["service"]) == before
