@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use crate::artifact::{Archive, S3Object, TAIL_BYTES};
 use crate::checkpoint::Checkpoint;
+use crate::cleanup;
 use crate::clients::Clients;
 use crate::clock::now;
 use crate::deployment;
@@ -158,6 +159,7 @@ impl<'a> Release<'a> {
             polls: 0,
             mode: self.mode,
             paused: self.params.wait == Wait::Paused,
+            keep: if self.mode == Mode::Deploy { self.params.keep_revisions } else { None },
         }
     }
 }
@@ -259,7 +261,13 @@ pub(crate) async fn started(
     }
     info!(task_definition = %arn, service_deployment = sd.as_deref().unwrap_or("?"), deployment = deployment.as_deref().unwrap_or("?"), "service updated");
     if params.wait == Wait::No {
-        return Ok(Outcome::Succeeded(success(&headline, release, arn, deployment.as_deref(), sd.as_deref())));
+        let mut done = success(&headline, release, arn, deployment.as_deref(), sd.as_deref());
+        if let (Some(keep), Mode::Deploy) = (params.keep_revisions, release.mode) {
+            let lines =
+                cleanup::run(clients, &params.cluster, &params.service, arn, release.previous.as_deref(), keep).await;
+            done.summary = std::iter::once(done.summary).chain(lines).collect::<Vec<_>>().join("\n");
+        }
+        return Ok(Outcome::Succeeded(done));
     }
     let started_at = now();
     let (token, following) = match (&sd, &deployment) {

@@ -86,6 +86,60 @@ pub async fn newest_revisions(ecs: &Client, family: &str, count: i32) -> Result<
     Ok(out.task_definition_arns().iter().filter(|arn| family_and_revision(arn).0 == family).cloned().collect())
 }
 
+/// Every ACTIVE revision of `family`, newest first (ListTaskDefinitions, at most 20 pages of 100).
+pub async fn active_revisions(ecs: &Client, family: &str) -> Result<Vec<String>, Error> {
+    let mut all = Vec::new();
+    let mut next: Option<String> = None;
+    for _ in 0..20 {
+        let out = ecs
+            .list_task_definitions()
+            .family_prefix(family)
+            .status(TaskDefinitionStatus::Active)
+            .sort(SortOrder::Desc)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(aws("ListTaskDefinitions", format!("task definition family {family}")))?;
+        all.extend(out.task_definition_arns().iter().filter(|arn| family_and_revision(arn).0 == family).cloned());
+        match out.next_token() {
+            Some(token) => next = Some(token.to_owned()),
+            None => break,
+        }
+    }
+    Ok(all)
+}
+
+/// The revisions a clean-up must keep for the service: those its SUCCESSFUL service deployments ran (what
+/// ECS may roll back to) and those its deployments use now.
+pub async fn protected_revisions(ecs: &Client, cluster: &str, service: &str) -> Result<Vec<String>, Error> {
+    let resource = format!("service {service} in cluster {cluster}");
+    let out = ecs
+        .list_service_deployments()
+        .cluster(cluster)
+        .service(service)
+        .status(ServiceDeploymentStatus::Successful)
+        .send()
+        .await
+        .map_err(aws("ListServiceDeployments", resource))?;
+    let revisions: Vec<String> =
+        out.service_deployments().iter().filter_map(|b| b.target_service_revision_arn()).map(str::to_owned).collect();
+    let mut protected: Vec<String> = if revisions.is_empty() {
+        Vec::new()
+    } else {
+        describe_service_revisions(ecs, &revisions)
+            .await?
+            .iter()
+            .filter_map(|r| r.task_definition())
+            .map(str::to_owned)
+            .collect()
+    };
+    let now = describe_service(ecs, cluster, service).await?;
+    protected.extend(now.task_definition().map(str::to_owned));
+    protected.extend(now.deployments().iter().filter_map(|d| d.task_definition()).map(str::to_owned));
+    Ok(protected)
+}
+
 /// The revisions of `family` newer than `after` (a revision number) that `job_id` registered, oldest first.
 /// `known` is one we know the job registered (not described again).
 pub async fn revisions_of_job(

@@ -212,7 +212,7 @@ fn template_statement(action: &str) -> Option<&'static str> {
         }
         "DescribeServiceRevisions" => Some("ServiceRevisions"),
         "DescribeTaskDefinition" | "RegisterTaskDefinition" | "ListTaskDefinitions" => Some("TaskDefinitions"),
-        "DeregisterTaskDefinition" => Some("DeregisterDuplicateRevisions"),
+        "DeregisterTaskDefinition" => Some("DeregisterRevisions"),
         _ => None,
     }
 }

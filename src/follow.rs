@@ -8,6 +8,7 @@ use aws_sdk_ecs::types::{ServiceDeployment, ServiceRevision};
 use tracing::{info, warn};
 
 use crate::checkpoint::Checkpoint;
+use crate::cleanup;
 use crate::clients::Clients;
 use crate::clock::iso8601;
 use crate::clock::now;
@@ -212,6 +213,12 @@ async fn succeeded(clients: &Clients, token: &FollowToken, sd: &ServiceDeploymen
         Err(e) => lines.push(format!("(the service's current state is unavailable: {e})")),
     }
     lines.extend(notes);
+    if let (Some(keep), Mode::Deploy, Some((cluster, service))) =
+        (token.keep, token.mode, cluster_and_service(&target.sd))
+    {
+        let replaced = target.prev.as_deref().map(|p| task_definition_arn(&target.sd, p));
+        lines.extend(cleanup::run(clients, cluster, service, &arn, replaced.as_deref(), keep).await);
+    }
     let summary = std::iter::once(summary_head).chain(lines).collect::<Vec<_>>().join("\n");
     Success { summary, external_id: Some(arn), variables }
 }

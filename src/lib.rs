@@ -21,6 +21,7 @@
 pub mod artifact;
 pub mod carry;
 pub mod checkpoint;
+pub mod cleanup;
 pub mod clients;
 pub mod clock;
 pub mod control;

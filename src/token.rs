@@ -167,6 +167,9 @@ pub struct FollowToken {
     /// Stop at a pause hook (`wait: "paused"`): waiting there is this action's success.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
+    /// `keepRevisions`: after the final success, keep this many ACTIVE revisions of the family.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u32>,
 }
 
 /// What a followed deployment is for.
@@ -366,6 +369,7 @@ mod tests {
             polls: 0,
             mode: Mode::Deploy,
             paused: false,
+            keep: None,
         }
     }
 

@@ -20,7 +20,7 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 22] = [
+pub const KEYS: [&str; 23] = [
     "action",
     "cluster",
     "service",
@@ -41,6 +41,7 @@ pub const KEYS: [&str; 22] = [
     "memory",
     "taskRoleArn",
     "executionRoleArn",
+    "keepRevisions",
     "dryRun",
     "deployFile",
 ];
@@ -128,6 +129,8 @@ pub struct Params {
     pub force_new_deployment: bool,
     /// Changes beyond the image: `containers`, `cpu`, `memory`, `taskRoleArn`, `executionRoleArn`.
     pub overrides: Overrides,
+    /// After a final success, deregister the family's ACTIVE revisions beyond the newest N (1–100).
+    pub keep_revisions: Option<u32>,
     /// Read, describe, plan and validate, then report the plan; change nothing.
     pub dry_run: bool,
     /// A JSON file in the input artifact holding more of these keys (merged by [`with_deploy_file`]).
@@ -275,6 +278,7 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
         on_timeout: fields.on_timeout()?,
         force_new_deployment: fields.bool("forceNewDeployment", false)?,
         overrides: Overrides::parse(map)?,
+        keep_revisions: fields.keep_revisions()?,
         dry_run: fields.bool("dryRun", false)?,
         deploy_file: match fields.0.contains_key("deployFile") {
             true => Some(fields.file_name("deployFile")?),
@@ -288,7 +292,8 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
 }
 
 /// Keys that only one action uses, and the actions that take them.
-const ONLY_WITH: [(&str, &[Action]); 17] = [
+const ONLY_WITH: [(&str, &[Action]); 18] = [
+    ("keepRevisions", &[Action::Deploy]),
     ("containers", &[Action::Deploy]),
     ("cpu", &[Action::Deploy]),
     ("memory", &[Action::Deploy]),
@@ -413,7 +418,7 @@ impl Fields<'_> {
                 "cannot be set with \"taskDefinition\": a promotion deploys one revision to one service",
             ));
         }
-        if let Some(key) = ["containers", "cpu", "memory", "taskRoleArn", "executionRoleArn"]
+        if let Some(key) = ["containers", "cpu", "memory", "taskRoleArn", "executionRoleArn", "keepRevisions"]
             .into_iter()
             .find(|k| self.0.contains_key(*k))
         {
@@ -572,6 +577,18 @@ impl Fields<'_> {
         }
     }
 
+    fn keep_revisions(&self) -> Result<Option<u32>, ParamsError> {
+        const KEY: &str = "keepRevisions";
+        let Some(value) = self.0.get(KEY) else {
+            return Ok(None);
+        };
+        match value.as_u64() {
+            Some(n @ 1..=100) => Ok(Some(n as u32)),
+            Some(n) => Err(invalid(KEY, format!("must be from 1 to 100 revisions, not {n}"))),
+            None => Err(wrong_type(KEY, "a whole number of revisions from 1 to 100", value)),
+        }
+    }
+
     fn timeout_minutes(&self) -> Result<Option<u32>, ParamsError> {
         const KEY: &str = "timeoutMinutes";
         let Some(value) = self.0.get(KEY) else {
@@ -677,6 +694,7 @@ mod tests {
                 on_timeout: OnTimeout::Rollback,
                 force_new_deployment: false,
                 overrides: Overrides::default(),
+                keep_revisions: None,
                 dry_run: false,
                 deploy_file: None,
                 services: Vec::new(),

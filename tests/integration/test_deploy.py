@@ -193,3 +193,23 @@ def test_overrides_land_in_the_revision_and_their_values_stay_out_of_logs(stack,
     kind, message = run.failure
     assert kind == "ConfigurationError" and '"containers.api" names no container' in message, message
     assert ecs.revisions(names["service"]) == before
+
+
+def test_keep_revisions_leaves_the_newest_n_and_the_protected_ones(stack, emulator, pipeline, ecs, names):
+    base = ecs.seed(names["cluster"], names["service"], [("web", OLD)])
+    for i in range(7):  # revisions 2..8, registered but never deployed
+        ecs.ecs.register_task_definition(family=names["service"], containerDefinitions=[{"name": "web", "image": f"{REPO}/web:old{i}"}],
+                                         requiresCompatibilities=["FARGATE"], networkMode="awsvpc", cpu="256", memory="512")
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+
+    run = pipeline.run(params(names, keepRevisions=2), artifacts=[("BuildOutput", names["key"])])
+
+    assert run.status == "Succeeded", run.jobs
+    active = ecs.ecs.list_task_definitions(familyPrefix=names["service"], status="ACTIVE")["taskDefinitionArns"]
+    numbers = sorted(int(a.rsplit(":", 1)[1]) for a in active)
+    # The newest two (9: this release; 8), and revision 1: replaced by this deploy and the last successful one.
+    assert numbers == [1, 8, 9], numbers
+    assert base["taskDefinitionArn"] in active
+    summary = run.report["executionDetails"]["summary"]
+    assert f"keepRevisions 2: deregistered 6 old revision(s) of {names['service']}" in summary, summary
+    assert "3 ACTIVE remain" in summary, summary
