@@ -25,6 +25,7 @@ use crate::guard::Guard;
 use crate::images::{self, ImageUpdate};
 use crate::report::{Outcome, Progress, Success};
 use crate::taskdef::{self, Plan};
+use crate::taskdef_file::{self, FileTaskDefinition};
 use crate::text::{family_and_revision, short_arn};
 use crate::token::{self, FollowToken, LegacyToken, Mode, Target};
 
@@ -39,7 +40,7 @@ pub async fn run(
     let ecs = &clients.ecs;
     let artifact = job.artifact(params.artifact.as_deref())?;
     guard.check_bucket(&artifact.bucket)?;
-    let (params, updates) = read_release(clients, job, artifact, params, checkpoint).await?;
+    let (params, updates, file) = read_release(clients, job, artifact, params, checkpoint).await?;
     let params = &params;
 
     let target = format!("service {} in cluster {}", params.service, params.cluster);
@@ -49,23 +50,31 @@ pub async fn run(
     let current = service.task_definition().unwrap_or_default().to_owned();
 
     checkpoint.step(format!("describing task definition {current}"));
-    let base = ecs::describe_task_definition(ecs, &current).await?;
+    let running = ecs::describe_task_definition(ecs, &current).await?;
+    // The revision to build on: the running one, or the task definition file's.
+    let base = match &file {
+        Some((_, f)) => ecs::Described { td: f.td.clone(), tags: f.tags.clone(), raw: Some(f.raw.clone()) },
+        None => running.clone(),
+    };
     let plan = Plan { overrides: params.overrides.clone(), ..taskdef::plan(&base.td, &updates)? };
     plan.overrides.check(&base.td).map_err(|e| Error::Params(e.into()))?;
+    if let Some((name, _)) = &file {
+        check_file_images(name, &base, &plan, &params.file_name, guard)?;
+    }
     // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed.
     for change in plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())) {
         guard.check_image(&change.to)?;
     }
     if params.dry_run {
-        return Ok(Outcome::Succeeded(dry_run(&service, &base, &plan, params)));
+        return Ok(Outcome::Succeeded(dry_run(&service, &running, &base, &plan, params)));
     }
     let release = Release::new(params, Some(&plan), &service, Mode::Deploy);
 
-    if taskdef::registered_by(&base.tags, &job.id) {
+    if taskdef::registered_by(&running.tags, &job.id) {
         info!(task_definition = %current, "this job already registered the service's revision (a retry or duplicate delivery); not deploying again");
         return adopt(clients, &service, &release, "already deployed by this job").await;
     }
-    if !plan.changes_anything() && !params.force_new_deployment {
+    if !plan.changes_anything() && !params.force_new_deployment && file.is_none() {
         checkpoint.step(format!("checking the current deployment of {target}"));
         match last_deployment(clients, &service).await? {
             Last::Ended { failed: None } => {
@@ -90,7 +99,7 @@ pub async fn run(
     }
 
     let release = Release { previous: Some(current.clone()), ..release };
-    let (new_arn, ours, carried) = if plan.changes_anything() {
+    let (new_arn, ours, carried) = if plan.changes_anything() || file.is_some() {
         checkpoint.step(format!("registering a new revision of {}", short_arn(&current)));
         register_once(ecs, &base, &plan, &job.id).await?
     } else {
@@ -112,7 +121,22 @@ pub async fn run(
     let mut headline = if new_arn == current {
         format!("Forced a new deployment of {} on {target}", short_arn(&new_arn))
     } else {
-        format!("Registered {} (from {}) and updated {target}", short_arn(&new_arn), short_arn(&current))
+        match &file {
+            Some((name, f)) => {
+                let family = f.td.family().unwrap_or("?");
+                let new_family = if family_and_revision(&current).0 == family {
+                    String::new()
+                } else {
+                    format!("; a new family for this service, which ran family {}", family_and_revision(&current).0)
+                };
+                format!(
+                    "Registered {} from {name} (the service ran {}{new_family}) and updated {target}",
+                    short_arn(&new_arn),
+                    short_arn(&current)
+                )
+            }
+            None => format!("Registered {} (from {}) and updated {target}", short_arn(&new_arn), short_arn(&current)),
+        }
     };
     if !carried.is_empty() {
         headline.push_str(&format!(
@@ -373,7 +397,7 @@ pub(crate) async fn read_release(
     artifact: &InputArtifact,
     params: &Params,
     checkpoint: &Checkpoint,
-) -> Result<(Params, Vec<ImageUpdate>), Error> {
+) -> Result<(Params, Vec<ImageUpdate>, Option<(String, FileTaskDefinition)>), Error> {
     let s3 = clients.artifact_s3(&job.credentials);
     let mut object = S3Object::new(&s3, &artifact.bucket, &artifact.key);
     let first = params.deploy_file.as_deref().unwrap_or(&params.file_name);
@@ -399,19 +423,64 @@ pub(crate) async fn read_release(
         file: params.file_name.clone(),
         source,
     })?;
-    Ok((params, updates))
+    let file = match &params.task_definition_file {
+        Some(name) => {
+            checkpoint.step(format!("reading {name} from input artifact {artifact}"));
+            let content = archive.read(name).await.map_err(failed(name))?;
+            let parsed = taskdef_file::parse(&content)
+                .map_err(|e| Error::TaskDefinitionFile { file: name.clone(), problem: e.problem })?;
+            Some((name.clone(), parsed))
+        }
+        None => None,
+    };
+    Ok((params, updates, file))
+}
+
+/// A task definition file's images once the image file's are applied: none left as a placeholder, and every
+/// one allowed (they were not deployed before).
+fn check_file_images(
+    name: &str,
+    base: &ecs::Described,
+    plan: &Plan,
+    image_file: &str,
+    guard: &Guard,
+) -> Result<(), Error> {
+    for container in base.td.container_definitions() {
+        let cname = container.name().unwrap_or("?");
+        let image = plan.changes.iter().find(|c| c.container == cname).map(|c| c.to.as_str()).or(container.image());
+        match image {
+            Some(image) if !taskdef_file::is_placeholder(image) => guard.check_image(image)?,
+            other => {
+                return Err(Error::TaskDefinitionFile {
+                    file: name.to_owned(),
+                    problem: format!(
+                        "leaves container \"{cname}\" with the placeholder image {:?}: {image_file} names no image for it",
+                        other.unwrap_or("")
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// `dryRun`: what a deploy would do, with the task definition diff; nothing registered, updated or tagged.
-fn dry_run(service: &Service, base: &ecs::Described, plan: &Plan, params: &Params) -> Success {
+fn dry_run(
+    service: &Service,
+    running: &ecs::Described,
+    base: &ecs::Described,
+    plan: &Plan,
+    params: &Params,
+) -> Success {
     let current = service.task_definition().unwrap_or_default();
     let target = format!("service {} in cluster {}", params.service, params.cluster);
     let mut lines =
         vec![format!("Dry run: nothing was registered, updated or tagged. {target} runs {}.", short_arn(current))];
-    let diff = base
+    let diff = running
         .raw
         .as_ref()
-        .map(|raw| diff::task_definitions(raw, &diff::apply(raw, plan)))
+        .zip(base.raw.as_ref())
+        .map(|(before, base)| diff::task_definitions(before, &diff::apply(base, plan)))
         // Without the raw answer (not kept: test doubles): the image changes alone.
         .unwrap_or_else(|| {
             let changed = plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str()));

@@ -57,6 +57,9 @@ pub enum Error {
     /// An image or artifact outside the allow-lists.
     #[error(transparent)]
     Refused(#[from] crate::guard::Refusal),
+    /// `taskDefinitionFile` that cannot be registered as it is.
+    #[error("the task definition file {file} {problem}")]
+    TaskDefinitionFile { file: String, problem: String },
     /// A release to several services that cannot be done as asked (images, containers, the token's size).
     #[error("{0}")]
     Services(String),
@@ -98,7 +101,8 @@ impl Error {
             Self::TaskDefinitionInactive { .. }
             | Self::UnknownContainers { .. }
             | Self::Control { .. }
-            | Self::Services(_) => Configuration,
+            | Self::Services(_)
+            | Self::TaskDefinitionFile { .. } => Configuration,
             Self::Refused(_) => Configuration,
             Self::Artifact { source, .. } if source.is_missing_file() => Configuration,
             Self::Artifact { source, .. } => match source.as_ref() {

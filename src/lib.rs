@@ -41,6 +41,7 @@ pub mod report;
 pub mod rollout;
 pub mod services;
 pub mod taskdef;
+pub mod taskdef_file;
 pub mod text;
 pub mod token;
 

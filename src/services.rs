@@ -46,7 +46,7 @@ pub async fn deploy(
     let ecs = &clients.ecs;
     let artifact = job.artifact(params.artifact.as_deref())?;
     guard.check_bucket(&artifact.bucket)?;
-    let (params, updates) = deploy::read_release(clients, job, artifact, params, checkpoint).await?;
+    let (params, updates, _) = deploy::read_release(clients, job, artifact, params, checkpoint).await?;
     let params = &params;
     let targets = params.targets();
 

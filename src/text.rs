@@ -60,6 +60,22 @@ pub fn variable_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '@' | '_' | '-') { c } else { '_' }).collect()
 }
 
+/// Levenshtein distance over chars (keys are short; allocation is fine).
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +104,14 @@ mod tests {
         assert_eq!(task_definition_arn("prod", "web:42"), "web:42");
         assert_eq!(clip("abcdef", 3), "abc…");
         assert_eq!(variable_name("ImageDigest_log.router/x"), "ImageDigest_log_router_x");
+    }
+
+    #[test]
+    fn edit_distances() {
+        for (a, b, d) in
+            [("", "", 0), ("abc", "abc", 0), ("clustr", "cluster", 1), ("kitten", "sitting", 3), ("", "ab", 2)]
+        {
+            assert_eq!(edit_distance(a, b), d, "{a} {b}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use crate::overrides::{OverrideError, Overrides};
-use crate::text::clip;
+use crate::text::{clip, edit_distance};
 pub use crate::token::OnTimeout;
 
 /// The file name used when `fileName` is not given.
@@ -20,7 +20,7 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "action",
     "cluster",
     "service",
@@ -42,6 +42,7 @@ pub const KEYS: [&str; 23] = [
     "taskRoleArn",
     "executionRoleArn",
     "keepRevisions",
+    "taskDefinitionFile",
     "dryRun",
     "deployFile",
 ];
@@ -129,6 +130,8 @@ pub struct Params {
     pub force_new_deployment: bool,
     /// Changes beyond the image: `containers`, `cpu`, `memory`, `taskRoleArn`, `executionRoleArn`.
     pub overrides: Overrides,
+    /// A task definition in the artifact to register (instead of building on the running revision).
+    pub task_definition_file: Option<String>,
     /// After a final success, deregister the family's ACTIVE revisions beyond the newest N (1–100).
     pub keep_revisions: Option<u32>,
     /// Read, describe, plan and validate, then report the plan; change nothing.
@@ -279,6 +282,10 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
         force_new_deployment: fields.bool("forceNewDeployment", false)?,
         overrides: Overrides::parse(map)?,
         keep_revisions: fields.keep_revisions()?,
+        task_definition_file: match fields.0.contains_key("taskDefinitionFile") {
+            true => Some(fields.file_name("taskDefinitionFile")?),
+            false => None,
+        },
         dry_run: fields.bool("dryRun", false)?,
         deploy_file: match fields.0.contains_key("deployFile") {
             true => Some(fields.file_name("deployFile")?),
@@ -292,7 +299,8 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
 }
 
 /// Keys that only one action uses, and the actions that take them.
-const ONLY_WITH: [(&str, &[Action]); 18] = [
+const ONLY_WITH: [(&str, &[Action]); 19] = [
+    ("taskDefinitionFile", &[Action::Deploy]),
     ("keepRevisions", &[Action::Deploy]),
     ("containers", &[Action::Deploy]),
     ("cpu", &[Action::Deploy]),
@@ -418,9 +426,10 @@ impl Fields<'_> {
                 "cannot be set with \"taskDefinition\": a promotion deploys one revision to one service",
             ));
         }
-        if let Some(key) = ["containers", "cpu", "memory", "taskRoleArn", "executionRoleArn", "keepRevisions"]
-            .into_iter()
-            .find(|k| self.0.contains_key(*k))
+        if let Some(key) =
+            ["containers", "cpu", "memory", "taskRoleArn", "executionRoleArn", "keepRevisions", "taskDefinitionFile"]
+                .into_iter()
+                .find(|k| self.0.contains_key(*k))
         {
             return Err(invalid(
                 KEY,
@@ -646,22 +655,6 @@ fn suggestion(key: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Levenshtein distance over chars (keys are short; allocation is fine).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let above = row[j + 1];
-            row[j + 1] = (diagonal + usize::from(ca != *cb)).min(row[j] + 1).min(above + 1);
-            diagonal = above;
-        }
-    }
-    row[b.len()]
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,6 +688,7 @@ mod tests {
                 force_new_deployment: false,
                 overrides: Overrides::default(),
                 keep_revisions: None,
+                task_definition_file: None,
                 dry_run: false,
                 deploy_file: None,
                 services: Vec::new(),
@@ -810,15 +804,6 @@ mod tests {
         assert!(message.len() < 400, "{}", message.len());
         let long = "c".repeat(2000);
         assert!(err(&format!(r#"{{"cluster":"{long}","service":"w"}}"#)).contains("2000 characters"));
-    }
-
-    #[test]
-    fn edit_distances() {
-        for (a, b, d) in
-            [("", "", 0), ("abc", "abc", 0), ("clustr", "cluster", 1), ("kitten", "sitting", 3), ("", "ab", 2)]
-        {
-            assert_eq!(edit_distance(a, b), d, "{a} {b}");
-        }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 import json
 
 from emulator.harness import (
+    ROOT,
     FUNCTION_KEY_ID, PIPELINE_KEY_ID, image_definitions, zip_bytes,
 )
 
@@ -213,3 +214,44 @@ def test_keep_revisions_leaves_the_newest_n_and_the_protected_ones(stack, emulat
     summary = run.report["executionDetails"]["summary"]
     assert f"keepRevisions 2: deregistered 6 old revision(s) of {names['service']}" in summary, summary
     assert "3 ACTIVE remain" in summary, summary
+
+
+def test_a_repository_taskdef_with_placeholders_deploys(stack, emulator, pipeline, ecs, names):
+    ecs.seed(names["cluster"], names["service"], [("web", OLD)])
+    taskdef = json.loads((ROOT / "tests/fixtures/taskdef-fargate.json").read_text())
+    taskdef["family"] = names["service"] + "-v2"
+    taskdef["containerDefinitions"][1]["image"] = "<IMAGE2_NAME>"
+    taskdef["trustedExecutionConfiguration"] = {"isolationMode": "ISOLATED_SANDBOX"}  # in ECS's model, not our SDK's
+    sidecar = "123456789012.dkr.ecr.us-east-1.amazonaws.com/fluent-bit:2.32.0"
+    pipeline.upload(names["key"], zip_bytes({
+        "taskdef.json": json.dumps(taskdef),
+        "imagedefinitions.json": image_definitions([("web", NEW), ("log-router", sidecar)]),
+    }))
+
+    run = pipeline.run(params(names, wait=False, taskDefinitionFile="taskdef.json"), artifacts=[("BuildOutput", names["key"])])
+
+    assert run.status == "Succeeded", run.jobs
+    arn = ecs.service(names["cluster"], names["service"])["taskDefinition"]
+    assert arn.endswith(f"/{names['service']}-v2:1"), arn
+    described = ecs.task_definition(arn)
+    td = described["taskDefinition"]
+    assert [c["image"] for c in td["containerDefinitions"]] == [NEW, sidecar]
+    assert td["containerDefinitions"][0]["healthCheck"]["retries"] == 3
+    assert td["trustedExecutionConfiguration"] == {"isolationMode": "ISOLATED_SANDBOX"}
+    assert {t["key"] for t in described["tags"]} == {"team", "codepipeline-ecs-deployer:job-id"}
+    summary = run.report["executionDetails"]["summary"]
+    assert f"from taskdef.json (the service ran {names['service']}:1; a new family for this service" in summary, summary
+
+    # A placeholder no image fills, and a typo: refused before anything is registered.
+    before = ecs.revisions(names["service"] + "-v2")
+    for change, words in [
+        ({"imagedefinitions.json": image_definitions([("web", NEW)])}, "leaves container \"log-router\" with the placeholder image \"<IMAGE2_NAME>\""),
+        ({"taskdef.json": json.dumps({**taskdef, "memroy": "512"})}, "unknown member \"memroy\"; did you mean \"memory\"?"),
+    ]:
+        files = {"taskdef.json": json.dumps(taskdef), "imagedefinitions.json": image_definitions([("web", NEW), ("log-router", sidecar)])}
+        files.update(change)
+        pipeline.upload(names["key"], zip_bytes(files))
+        run = pipeline.run(params(names, wait=False, taskDefinitionFile="taskdef.json"), artifacts=[("BuildOutput", names["key"])])
+        kind, message = run.failure
+        assert kind == "ConfigurationError" and words in message, message
+    assert ecs.revisions(names["service"] + "-v2") == before
