@@ -20,7 +20,7 @@ use crate::error::{AwsError, AwsErrorKind, Error};
 use crate::event::params;
 use crate::event::params::Wait;
 use crate::event::params::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES};
-use crate::event::{InputArtifact, Job, Params};
+use crate::event::{Job, Params};
 use crate::guard::Guard;
 use crate::images::{self, ImageUpdate};
 use crate::report::{Outcome, Progress, Success};
@@ -38,9 +38,7 @@ pub async fn run(
     checkpoint: &Checkpoint,
 ) -> Result<Outcome, Error> {
     let ecs = &clients.ecs;
-    let artifact = job.artifact(params.artifact.as_deref())?;
-    guard.check_bucket(&artifact.bucket)?;
-    let (params, updates, file) = read_release(clients, job, artifact, params, checkpoint).await?;
+    let (params, updates, file) = read_release(clients, guard, job, params, checkpoint).await?;
     let params = &params;
 
     let target = format!("service {} in cluster {}", params.service, params.cluster);
@@ -388,16 +386,18 @@ fn image_lines(plan: &Plan) -> Vec<String> {
         .collect()
 }
 
-/// Reads the release out of the artifact in one pass: the deploy file (when `deployFile` names one), merged
-/// into the parameters, then the image file the merged parameters name — both from one opened archive, so
-/// that one tail GET serves both when they are in it.
+/// Reads the release out of the artifact (from an allowed bucket) in one pass: the deploy file (when
+/// `deployFile` names one), merged into the parameters, then the image file the merged parameters name, then
+/// the task definition file — all from one opened archive, so that one tail GET serves them when they are in it.
 pub(crate) async fn read_release(
     clients: &Clients,
+    guard: &Guard,
     job: &Job,
-    artifact: &InputArtifact,
     params: &Params,
     checkpoint: &Checkpoint,
 ) -> Result<(Params, Vec<ImageUpdate>, Option<(String, FileTaskDefinition)>), Error> {
+    let artifact = job.artifact(params.artifact.as_deref())?;
+    guard.check_bucket(&artifact.bucket)?;
     let s3 = clients.artifact_s3(&job.credentials);
     let mut object = S3Object::new(&s3, &artifact.bucket, &artifact.key);
     let first = params.deploy_file.as_deref().unwrap_or(&params.file_name);

@@ -393,7 +393,7 @@ fn percent(
 
 /// The stage sequence of service-deployment.html (PRE_PRODUCTION_TRAFFIC_SHIFT is in the guide but not yet in
 /// every SDK's enum).
-const STAGES: [&str; 11] = [
+pub(crate) const STAGES: [&str; 11] = [
     "RECONCILE_SERVICE",
     "PRE_SCALE_UP",
     "SCALE_UP",

@@ -278,13 +278,8 @@ pub async fn find_service_deployment(
 
 /// DescribeServiceDeployments for one ARN: `Ok(None)` when ECS no longer knows it.
 pub async fn describe_service_deployment(ecs: &Client, arn: &str) -> Result<Option<ServiceDeployment>, Error> {
-    let out = ecs
-        .describe_service_deployments()
-        .service_deployment_arns(arn)
-        .send()
-        .await
-        .map_err(aws("DescribeServiceDeployments", format!("service deployment {}", short_arn(arn))))?;
-    Ok(out.service_deployments().iter().find(|d| d.service_deployment_arn() == Some(arn)).cloned())
+    let found = describe_service_deployments(ecs, &[arn.to_owned()]).await?;
+    Ok(found.into_iter().find(|d| d.service_deployment_arn() == Some(arn)))
 }
 
 /// DescribeServiceDeployments for several ARNs (ECS takes at most 20 a call); the ones ECS no longer knows are
@@ -292,12 +287,16 @@ pub async fn describe_service_deployment(ecs: &Client, arn: &str) -> Result<Opti
 pub async fn describe_service_deployments(ecs: &Client, arns: &[String]) -> Result<Vec<ServiceDeployment>, Error> {
     let mut found = Vec::new();
     for chunk in arns.chunks(20) {
-        let out = ecs
-            .describe_service_deployments()
-            .set_service_deployment_arns(Some(chunk.to_vec()))
-            .send()
-            .await
-            .map_err(aws("DescribeServiceDeployments", format!("{} service deployments", chunk.len())))?;
+        let out =
+            ecs.describe_service_deployments().set_service_deployment_arns(Some(chunk.to_vec())).send().await.map_err(
+                aws(
+                    "DescribeServiceDeployments",
+                    match chunk {
+                        [one] => format!("service deployment {}", short_arn(one)),
+                        _ => format!("{} service deployments", chunk.len()),
+                    },
+                ),
+            )?;
         found.extend(out.service_deployments().iter().cloned());
     }
     Ok(found)

@@ -44,9 +44,7 @@ pub async fn deploy(
     checkpoint: &Checkpoint,
 ) -> Result<Outcome, Error> {
     let ecs = &clients.ecs;
-    let artifact = job.artifact(params.artifact.as_deref())?;
-    guard.check_bucket(&artifact.bucket)?;
-    let (params, updates, _) = deploy::read_release(clients, job, artifact, params, checkpoint).await?;
+    let (params, updates, _) = deploy::read_release(clients, guard, job, params, checkpoint).await?;
     let params = &params;
     let targets = params.targets();
 

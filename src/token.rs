@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::deployment::Seen;
+use crate::deployment::{STAGES, Seen};
 
 pub const VERSION: u32 = 2;
 /// CodePipeline's limit for `continuationToken`.
@@ -18,19 +18,6 @@ pub const MAX_LEN: usize = 2048;
 pub const SERVICES_VERSION: u32 = 3;
 /// How much of a failure's cause the token keeps for the final report (after the rollbacks).
 pub const CAUSE_CHARS: usize = 200;
-/// ECS's lifecycle stages, kept in a [`Slot`] as their index (a stage ECS adds later: its first characters).
-const STAGES: [&str; 10] = [
-    "RECONCILE_SERVICE",
-    "PRE_SCALE_UP",
-    "SCALE_UP",
-    "POST_SCALE_UP",
-    "TEST_TRAFFIC_SHIFT",
-    "POST_TEST_TRAFFIC_SHIFT",
-    "PRODUCTION_TRAFFIC_SHIFT",
-    "POST_PRODUCTION_TRAFFIC_SHIFT",
-    "BAKE_TIME",
-    "CLEAN_UP",
-];
 /// The longest stage a slot keeps.
 pub const STAGE_CHARS: usize = 12;
 
@@ -69,7 +56,8 @@ pub struct ServicesToken {
 }
 
 /// One service's deployment: `[id, family, revision, previous, state, stage, weight, since, percent]` (an
-/// array, to keep the token short). `id` is the service deployment's last ARN segment; `previous` 0 = none;
+/// array, to keep the token short). A known lifecycle stage is kept as its index in ECS's stage sequence, one ECS
+/// adds later as its first characters. `id` is the service deployment's last ARN segment; `previous` 0 = none;
 /// `since` counts seconds from the token's `started`; `weight` is in hundredths of a percent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Slot(pub String, pub usize, pub u32, pub u32, pub SlotState, pub String, pub i64, pub i64, pub i32);
@@ -408,7 +396,7 @@ mod tests {
         let seen =
             Seen { stage: "POST_PRODUCTION_TRAFFIC_SHIFT".into(), weight: 33.33, since: 1_800_000_090, percent: 40 };
         slot.remember(&seen, 1_800_000_000);
-        assert_eq!((slot.5.as_str(), slot.6, slot.7), ("7", 3333, 90), "a known stage is kept as its index");
+        assert_eq!((slot.5.as_str(), slot.6, slot.7), ("8", 3333, 90), "a known stage is kept as its index");
         assert_eq!(slot.seen(1_800_000_000), seen);
         let token = ServicesToken {
             v: SERVICES_VERSION,
@@ -424,7 +412,7 @@ mod tests {
             failed: Some((0, "the circuit breaker tripped".into())),
         };
         let text = token.encode().unwrap();
-        assert!(text.contains(r#""t":[["AbCdEfGhIjKlMnOpQrStU",0,8,7,0,"7",3333,90,40]]"#), "{text}");
+        assert!(text.contains(r#""t":[["AbCdEfGhIjKlMnOpQrStU",0,8,7,0,"8",3333,90,40]]"#), "{text}");
         assert_eq!(Token::decode(&text).unwrap(), Token::V3(token.clone()));
         let bad = text.replace(r#",0,8,7,0,"#, ",5,8,7,0,");
         assert!(Token::decode(&bad).unwrap_err().to_string().contains("no services to follow"));
