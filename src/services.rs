@@ -114,6 +114,7 @@ pub async fn deploy(
         polls: 0,
         atomic: params.atomic,
         failed: None,
+        rolling: false,
     };
     let timeout = services
         .iter()
@@ -251,6 +252,7 @@ fn check_token_fits(services: &[Service], targets: &[ServiceTarget], families: &
         polls: u32::MAX,
         atomic: true,
         failed: Some((targets.len(), "x".repeat(CAUSE_CHARS + 3))),
+        rolling: true,
     };
     let len = serde_json::to_string(&worst).map(|s| s.len()).unwrap_or(usize::MAX);
     if len > MAX_LEN {
@@ -388,9 +390,16 @@ pub async fn follow(
                 next.t[i].8 = percent;
                 lines.insert(i, line);
             }
-            Verdict::Failed { message, .. } => {
-                next.t[i].4 = failed;
-                if failed == SlotState::Failed && next.failed.is_none() {
+            Verdict::Failed { message, status } => {
+                let first_failure = failed == SlotState::Failed;
+                // A failed deployment ECS is rolling back itself (circuit breaker, alarm, hook): with atomic, its
+                // rollback is followed like the others, so that the report can say every service is back.
+                next.t[i].4 = match (first_failure, status.as_str()) {
+                    (true, "ROLLBACK_SUCCESSFUL") => SlotState::RolledBack,
+                    (true, "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS") if token.atomic => SlotState::RollingBack,
+                    _ => failed,
+                };
+                if first_failure && next.failed.is_none() {
                     next.failed = Some((i, clip(&message, CAUSE_CHARS)));
                 }
                 lines.insert(i, clip(&message, CAUSE_CHARS));
@@ -410,19 +419,21 @@ async fn decide(
 ) -> Result<Outcome, Error> {
     let states: Vec<SlotState> = next.t.iter().map(Slot::state).collect();
     let name = |i: usize| targets[i].service.clone();
-    let newly_failed = states.iter().position(|s| *s == SlotState::Failed);
     let rolling =
         |t: &ServicesToken| t.t.iter().any(|s| matches!(s.state(), SlotState::RollingBack | SlotState::Reverting));
 
-    if let (Some(failed), true) = (newly_failed, next.atomic) {
-        if !rolling(&next) && !states.iter().any(|s| matches!(s, SlotState::RolledBack | SlotState::RollbackFailed)) {
+    if let Some((failed, cause)) = next.failed.clone() {
+        if !next.atomic {
+            return Err(Error::Rollout(final_failure(targets, &next, &lines)));
+        }
+        if !next.rolling {
+            next.rolling = true;
             start_rollbacks(clients, targets, &mut next, failed).await;
         }
         if rolling(&next) {
-            let (i, cause) = next.failed.clone().unwrap_or((failed, String::new()));
             let summary = format!(
-                "{} failed ({}); rolling the other services back (atomic):\n{}",
-                name(i),
+                "{} failed ({}); rolling the services back (atomic):\n{}",
+                name(failed),
                 clip(&cause, 200),
                 status_lines(targets, &next, &lines)
             );
@@ -433,9 +444,6 @@ async fn decide(
                 external_id: None,
             }));
         }
-        return Err(Error::Rollout(final_failure(targets, &next, &lines)));
-    }
-    if newly_failed.is_some() {
         return Err(Error::Rollout(final_failure(targets, &next, &lines)));
     }
     if states.iter().all(|s| *s == SlotState::Succeeded) {
@@ -543,17 +551,26 @@ async fn start_rollbacks(clients: &Clients, targets: &[ServiceTarget], token: &m
 fn final_failure(targets: &[ServiceTarget], token: &ServicesToken, lines: &BTreeMap<usize, String>) -> String {
     let (i, cause) = token.failed.clone().unwrap_or_default();
     let mut text = format!("Service {} failed: {cause}", targets.get(i).map(|t| t.service.as_str()).unwrap_or("?"));
+    match token.t.get(i).map(Slot::state) {
+        Some(SlotState::RolledBack) => text.push_str("\nECS rolled it back to its previous revision."),
+        Some(SlotState::RollbackFailed) => text.push_str("\nECS's rollback of it failed: check it by hand."),
+        _ => {}
+    }
     let of = |state: SlotState| -> Vec<String> {
         targets
             .iter()
             .zip(&token.t)
             .enumerate()
             .filter(|(j, (_, s))| *j != i && s.state() == state)
-            .map(|(_, (t, s))| format!("{} ({})", t.service, family_revision(token, s.1, s.2)))
+            .map(|(_, (t, s))| match state {
+                // After a revert the slot's revisions are swapped: the names say enough.
+                SlotState::RolledBack | SlotState::RollbackFailed => t.service.clone(),
+                _ => format!("{} ({})", t.service, family_revision(token, s.1, s.2)),
+            })
             .collect()
     };
     for (state, what) in [
-        (SlotState::RolledBack, "Rolled back (atomic)"),
+        (SlotState::RolledBack, "Rolled back to their previous revisions (atomic)"),
         (SlotState::RollbackFailed, "Rollback failed, check by hand"),
         (SlotState::Succeeded, "Went through, now on the new release"),
         (SlotState::Deploying, "Still deploying, left as they are"),
@@ -603,7 +620,8 @@ fn status_lines(targets: &[ServiceTarget], token: &ServicesToken, lines: &BTreeM
 
 /// The slowest service's percent (finished ones count as 100).
 fn percent(token: &ServicesToken) -> i32 {
-    token.t.iter().map(|s| if s.state() == SlotState::Deploying { s.8 } else { 100 }).min().unwrap_or(0).clamp(0, 100)
+    let moving = |s: &Slot| matches!(s.state(), SlotState::Deploying | SlotState::RollingBack | SlotState::Reverting);
+    token.t.iter().map(|s| if moving(s) { s.8 } else { 100 }).min().unwrap_or(0).clamp(0, 100)
 }
 
 /// Output variables per service, prefixed by its name (`<cluster>_<service>_` when two share a name), and the
@@ -726,6 +744,7 @@ mod tests {
             polls: 0,
             atomic: false,
             failed: None,
+            rolling: false,
         };
         let targets = [target("prod", "web.v2"), target("blue", "jobs"), target("green", "jobs")];
         let vars: BTreeMap<String, String> = variables(&token, &targets).into_iter().collect();

@@ -50,9 +50,12 @@ pub struct ServicesToken {
     pub polls: u32,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub atomic: bool,
-    /// Once one service failed with `atomic`: its index and the cause, kept for the report after the rollbacks.
+    /// Once one service failed: its index and the cause, kept for the report after the rollbacks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed: Option<(usize, String)>,
+    /// `atomic`: the rollbacks of the other services were started.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub rolling: bool,
 }
 
 /// One service's deployment: `[id, family, revision, previous, state, stage, weight, since, percent]` (an
@@ -410,6 +413,7 @@ mod tests {
             polls: 2,
             atomic: true,
             failed: Some((0, "the circuit breaker tripped".into())),
+            rolling: true,
         };
         let text = token.encode().unwrap();
         assert!(text.contains(r#""t":[["AbCdEfGhIjKlMnOpQrStU",0,8,7,0,"8",3333,90,40]]"#), "{text}");

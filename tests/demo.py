@@ -7,6 +7,7 @@
 5. a CANARY deploy of a second service: the summaries walk through its traffic steps and bakes
 6. a bad build of that service: a CloudWatch alarm trips during the bake, and the rollback names the alarm
 7. deploy → pause → continue: a deploy that stops at a pause hook, an approval, and a continue action
+8. one release to three services with "atomic": the worker's build crashes, the other two are rolled back
 Every process started here is stopped at the end, also on failure or Ctrl-C.
 """
 
@@ -159,6 +160,30 @@ def main():
         for job_id, status, report in results:
             show(job_id, status, report)
         ok = ok and "HookId" in variables and results[-1][1] == "Succeeded"
+
+        say("\n== 6. One release, three services, all or nothing: web2, worker and cron ship commit 4d4d4d4 (atomic)")
+        trio = {"web2": "web", "worker": "worker", "cron": "worker"}
+        for name, container in trio.items():
+            ecs.seed(cluster, name, [(container, f"{REPO}-{container}:1111111")],
+                     scenario="fail" if name == "worker" else "complete", polls=1, exit_code=137, reason="OutOfMemoryError: Container killed due to memory usage")
+        pipeline.upload(key + "-trio", zip_bytes({"imagedefinitions.json": image_definitions(
+            [("web", f"{REPO}-web:4d4d4d4"), ("worker", f"{REPO}-worker:4d4d4d4")])}))
+        trio_event = copy.deepcopy(api)
+        trio_event["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        user = {"cluster": cluster, "services": list(trio), "atomic": True}
+        trio_event["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(user)
+        trio_event["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key + "-trio"
+        say(f"UserParameters {json.dumps(user)}")
+        results = list(follow(stack, pipeline, trio_event))
+        for job_id, status, report in results:
+            if status == "Succeeded" and "continuationToken" in report:
+                say(f"job {job_id[:8]}… → in progress, {report['executionDetails'].get('percentComplete', 0)}%:")
+                say(report["executionDetails"]["summary"], 4)
+            else:
+                show(job_id, status, report)
+        now = {name: ecs.service(cluster, name)["taskDefinition"].rsplit("/", 1)[1] for name in trio}
+        say(f"the services run: {now}")
+        ok = ok and results[-1][1] == "Failed" and all(rev.endswith(":1") for rev in now.values())
 
         leaked = any(s in stack.logs() for s in (deploy["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"],))
         say(f"\nfunction logs (JSON, RUST_LOG=trace): {stack.log_dir}; artifact secret in logs: {'YES' if leaked else 'no'}")

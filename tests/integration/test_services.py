@@ -70,8 +70,9 @@ def test_a_failure_with_atomic_rolls_the_others_back(stack, emulator, pipeline, 
     kind, message = run.failure
     assert kind == "JobFailed", run.jobs
     assert message.startswith(f"Service {worker} failed:"), message
-    assert "Rolled back (atomic):" in message and web in message and api in message, message
-    for service in (web, api):
+    assert "Rolled back to their previous revisions (atomic):" in message and web in message and api in message, message
+    assert "ECS rolled it back to its previous revision." in message, message
+    for service in (web, api, worker):  # no service is left on the new release
         assert ecs.service(names["cluster"], service)["taskDefinition"].endswith(f"/{service}:1"), f"{service} is back"
     assert run.reports_per_job() == [1] * len(run.jobs)
 
