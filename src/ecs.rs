@@ -2,9 +2,9 @@
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
-    CreatedAt, DeploymentLifecycleHookAction, DesiredStatus, Service, ServiceDeployment, ServiceDeploymentStatus,
-    ServiceRevision, SortOrder, StopServiceDeploymentStopType, Tag, Task, TaskDefinition, TaskDefinitionField,
-    TaskDefinitionStatus,
+    CreatedAt, DeploymentLifecycleHookAction, DesiredStatus, Service, ServiceDeployment, ServiceDeploymentBrief,
+    ServiceDeploymentStatus, ServiceRevision, SortOrder, StopServiceDeploymentStopType, Tag, Task, TaskDefinition,
+    TaskDefinitionField, TaskDefinitionStatus,
 };
 use aws_smithy_types::DateTime;
 
@@ -113,17 +113,12 @@ pub async fn active_revisions(ecs: &Client, family: &str) -> Result<Vec<String>,
 /// The revisions a clean-up must keep for the service: those its SUCCESSFUL service deployments ran (what
 /// ECS may roll back to) and those its deployments use now.
 pub async fn protected_revisions(ecs: &Client, cluster: &str, service: &str) -> Result<Vec<String>, Error> {
-    let resource = format!("service {service} in cluster {cluster}");
-    let out = ecs
-        .list_service_deployments()
-        .cluster(cluster)
-        .service(service)
-        .status(ServiceDeploymentStatus::Successful)
-        .send()
-        .await
-        .map_err(aws("ListServiceDeployments", resource))?;
-    let revisions: Vec<String> =
-        out.service_deployments().iter().filter_map(|b| b.target_service_revision_arn()).map(str::to_owned).collect();
+    let revisions: Vec<String> = successful_deployments(ecs, cluster, service)
+        .await?
+        .iter()
+        .filter_map(|b| b.target_service_revision_arn())
+        .map(str::to_owned)
+        .collect();
     let mut protected: Vec<String> = if revisions.is_empty() {
         Vec::new()
     } else {
@@ -336,6 +331,16 @@ pub async fn continue_deployment(
 
 /// The newest SUCCESSFUL service deployment of a service (ListServiceDeployments, newest first).
 pub async fn last_successful_deployment(ecs: &Client, cluster: &str, service: &str) -> Result<Option<String>, Error> {
+    let found = successful_deployments(ecs, cluster, service).await?;
+    Ok(found.first().and_then(|b| b.service_deployment_arn()).map(str::to_owned))
+}
+
+/// The service's SUCCESSFUL service deployments, newest first (ListServiceDeployments' first page).
+async fn successful_deployments(
+    ecs: &Client,
+    cluster: &str,
+    service: &str,
+) -> Result<Vec<ServiceDeploymentBrief>, Error> {
     let out = ecs
         .list_service_deployments()
         .cluster(cluster)
@@ -344,7 +349,7 @@ pub async fn last_successful_deployment(ecs: &Client, cluster: &str, service: &s
         .send()
         .await
         .map_err(aws("ListServiceDeployments", format!("service {service} in cluster {cluster}")))?;
-    Ok(out.service_deployments().first().and_then(|b| b.service_deployment_arn()).map(str::to_owned))
+    Ok(out.service_deployments().to_vec())
 }
 
 /// StopServiceDeployment with `stopType` ROLLBACK.
