@@ -476,18 +476,7 @@ fn dry_run(
     let target = format!("service {} in cluster {}", params.service, params.cluster);
     let mut lines =
         vec![format!("Dry run: nothing was registered, updated or tagged. {target} runs {}.", short_arn(current))];
-    let diff = running
-        .raw
-        .as_ref()
-        .zip(base.raw.as_ref())
-        .map(|(before, base)| diff::task_definitions(before, &diff::apply(base, plan)))
-        // Without the raw answer (not kept: test doubles): the image changes alone.
-        .unwrap_or_else(|| {
-            let changed = plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str()));
-            changed
-                .map(|c| format!("~ {} image {} → {}", c.container, c.from.as_deref().unwrap_or("(none)"), c.to))
-                .collect()
-        });
+    let diff = diff::planned(running.raw.as_ref(), base.raw.as_ref(), plan);
     if plan.changes_anything() {
         lines.push(format!(
             "A deploy would register a new revision of {} with these changes and move the service to it:",

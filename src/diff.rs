@@ -31,6 +31,20 @@ pub fn apply(base: &Value, plan: &Plan) -> Value {
     after
 }
 
+/// What registering `plan` on `base` would change against `before` (the running revision): the task definition
+/// diff when both raw answers were kept, else (test doubles keep none) the image changes alone.
+pub fn planned(before: Option<&Value>, base: Option<&Value>, plan: &Plan) -> Vec<String> {
+    match before.zip(base) {
+        Some((before, base)) => task_definitions(before, &apply(base, plan)),
+        None => plan
+            .changes
+            .iter()
+            .filter(|c| c.from.as_deref() != Some(c.to.as_str()))
+            .map(|c| format!("~ {} image {} → {}", c.container, c.from.as_deref().unwrap_or("(none)"), c.to))
+            .collect(),
+    }
+}
+
 /// The differences between two task definitions, one line each, in a stable order.
 pub fn task_definitions(before: &Value, after: &Value) -> Vec<String> {
     let empty = Map::new();

@@ -11,8 +11,6 @@ use serde_json::{Map, Value};
 
 use crate::text::clip;
 
-/// The task-level keys (besides `containers`).
-pub const TASK_KEYS: [&str; 4] = ["cpu", "memory", "taskRoleArn", "executionRoleArn"];
 /// The keys a container override may have.
 const CONTAINER_KEYS: [&str; 8] =
     ["environment", "secrets", "command", "entryPoint", "dockerLabels", "cpu", "memory", "memoryReservation"];
@@ -131,15 +129,20 @@ impl Overrides {
         Ok(())
     }
 
-    /// Applies the overrides to a task definition in ECS's JSON form.
-    pub fn apply(&self, td: &mut Value) {
-        let Some(td) = td.as_object_mut() else { return };
-        for (key, value) in [
+    /// The task-level overrides (besides `containers`), by their key.
+    fn task_fields(&self) -> [(&'static str, &Option<String>); 4] {
+        [
             ("cpu", &self.cpu),
             ("memory", &self.memory),
             ("taskRoleArn", &self.task_role_arn),
             ("executionRoleArn", &self.execution_role_arn),
-        ] {
+        ]
+    }
+
+    /// Applies the overrides to a task definition in ECS's JSON form.
+    pub fn apply(&self, td: &mut Value) {
+        let Some(td) = td.as_object_mut() else { return };
+        for (key, value) in self.task_fields() {
             if let Some(value) = value {
                 td.insert(key.into(), Value::String(value.clone()));
             }
@@ -203,12 +206,7 @@ impl Overrides {
                 }
             }
         }
-        for (key, value) in [
-            ("cpu", &self.cpu),
-            ("memory", &self.memory),
-            ("taskRoleArn", &self.task_role_arn),
-            ("executionRoleArn", &self.execution_role_arn),
-        ] {
+        for (key, value) in self.task_fields() {
             if let Some(value) = value {
                 lines.push(format!("override {key} = {value}"));
             }

@@ -287,15 +287,7 @@ fn dry_run(
             short_arn(&running[i]),
             base.td.family().unwrap_or("?")
         ));
-        let diff = match &base.raw {
-            Some(raw) => diff::task_definitions(raw, &diff::apply(raw, plan)),
-            None => plan
-                .changes
-                .iter()
-                .filter(|c| c.from.as_deref() != Some(c.to.as_str()))
-                .map(|c| format!("~ {} image {} → {}", c.container, c.from.as_deref().unwrap_or("(none)"), c.to))
-                .collect(),
-        };
+        let diff = diff::planned(base.raw.as_ref(), base.raw.as_ref(), plan);
         lines.extend(diff.into_iter().map(|l| format!("  {l}")));
     }
     Success { summary: lines.join("\n"), external_id: None, variables: vec![("DryRun".into(), "true".into())] }
