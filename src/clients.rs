@@ -20,6 +20,8 @@ pub struct Clients {
     pub pipeline: aws_sdk_codepipeline::Client,
     /// S3 settings without credentials of their own: every read uses the job's artifact credentials.
     s3: aws_sdk_s3::Config,
+    /// ECR settings; each image is looked up in its own registry's region ([`Clients::ecr`]).
+    ecr: aws_sdk_ecr::Config,
 }
 
 impl Clients {
@@ -40,7 +42,12 @@ impl Clients {
     }
 
     pub fn new(config: &SdkConfig) -> Self {
-        Self::from_parts(aws_sdk_ecs::Client::new(config), aws_sdk_codepipeline::Client::new(config), config.into())
+        Self::from_parts(
+            aws_sdk_ecs::Client::new(config),
+            aws_sdk_codepipeline::Client::new(config),
+            config.into(),
+            config.into(),
+        )
     }
 
     /// Clients from parts (tests hand in mocked ones).
@@ -48,11 +55,12 @@ impl Clients {
         ecs: aws_sdk_ecs::Client,
         pipeline: aws_sdk_codepipeline::Client,
         s3: aws_sdk_s3::Config,
+        ecr: aws_sdk_ecr::Config,
     ) -> Self {
         // A lost result leaves the pipeline waiting; the report gets more attempts than the other calls.
         let pipeline =
             pipeline.config().to_builder().retry_config(RetryConfig::standard().with_max_attempts(5)).build();
-        Self { ecs, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3 }
+        Self { ecs, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3, ecr }
     }
 
     /// An S3 client that signs with the job's artifact credentials (never the function's role).
@@ -66,6 +74,15 @@ impl Clients {
         );
         let config = self.s3.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
         aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// An ECR client for the registry's region (an image may live in another region than the function).
+    pub fn ecr(&self, region: &str, fips: bool) -> aws_sdk_ecr::Client {
+        let mut config = self.ecr.to_builder().region(aws_config::Region::new(region.to_owned()));
+        if fips {
+            config = config.use_fips(true);
+        }
+        aws_sdk_ecr::Client::from_conf(config.build())
     }
 }
 

@@ -15,6 +15,7 @@ use crate::clients::Clients;
 use crate::clock::now;
 use crate::deployment;
 use crate::diff;
+use crate::ecr;
 use crate::ecs;
 use crate::error::{AwsError, AwsErrorKind, Error};
 use crate::event::params;
@@ -54,15 +55,21 @@ pub async fn run(
         Some((_, f)) => ecs::Described { td: f.td.clone(), tags: f.tags.clone(), raw: Some(f.raw.clone()) },
         None => running.clone(),
     };
-    let plan = Plan { overrides: params.overrides.clone(), ..taskdef::plan(&base.td, &updates)? };
+    let mut plan = Plan { overrides: params.overrides.clone(), ..taskdef::plan(&base.td, &updates)? };
     plan.overrides.check(&base.td).map_err(|e| Error::Params(e.into()))?;
-    if let Some((name, _)) = &file {
-        check_file_images(name, &base, &plan, &params.file_name, guard)?;
+    // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed, and are
+    // looked up in ECR. A task definition file's images are all new.
+    let new_images = match &file {
+        Some((name, _)) => check_file_images(name, &base, &plan, &params.file_name)?,
+        None => plan.new_images(),
+    };
+    for image in &new_images {
+        guard.check_image(image)?;
     }
-    // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed.
-    for change in plan.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())) {
-        guard.check_image(&change.to)?;
+    if params.verify_images && !new_images.is_empty() {
+        checkpoint.step(format!("looking up {} in ECR", images_phrase(new_images.len())));
     }
+    plan.verified = ecr::verify(clients, new_images, params.verify_images).await?;
     if params.dry_run {
         return Ok(Outcome::Succeeded(dry_run(&service, &running, &base, &plan, params)));
     }
@@ -370,6 +377,7 @@ pub fn task_definition_variables(arn: &str) -> Vec<(String, String)> {
 /// One line per container (old image → new image), then warnings.
 fn describe_plan(plan: &Plan) -> String {
     let mut lines = image_lines(plan);
+    lines.extend(ecr::describe(&plan.verified));
     lines.extend(plan.overrides.describe());
     lines.extend(plan.warnings());
     lines.join("\n")
@@ -436,20 +444,14 @@ pub(crate) async fn read_release(
     Ok((params, updates, file))
 }
 
-/// A task definition file's images once the image file's are applied: none left as a placeholder, and every
-/// one allowed (they were not deployed before).
-fn check_file_images(
-    name: &str,
-    base: &ecs::Described,
-    plan: &Plan,
-    image_file: &str,
-    guard: &Guard,
-) -> Result<(), Error> {
+/// A task definition file's images once the image file's are applied, none left as a placeholder.
+fn check_file_images(name: &str, base: &ecs::Described, plan: &Plan, image_file: &str) -> Result<Vec<String>, Error> {
+    let mut images = Vec::new();
     for container in base.td.container_definitions() {
         let cname = container.name().unwrap_or("?");
         let image = plan.changes.iter().find(|c| c.container == cname).map(|c| c.to.as_str()).or(container.image());
         match image {
-            Some(image) if !taskdef_file::is_placeholder(image) => guard.check_image(image)?,
+            Some(image) if !taskdef_file::is_placeholder(image) => images.push(image.to_owned()),
             other => {
                 return Err(Error::TaskDefinitionFile {
                     file: name.to_owned(),
@@ -461,7 +463,12 @@ fn check_file_images(
             }
         }
     }
-    Ok(())
+    Ok(images)
+}
+
+/// "1 image", "3 images".
+pub(crate) fn images_phrase(n: usize) -> String {
+    if n == 1 { "1 image".to_owned() } else { format!("{n} images") }
 }
 
 /// `dryRun`: what a deploy would do, with the task definition diff; nothing registered, updated or tagged.
@@ -483,6 +490,7 @@ fn dry_run(
             base.td.family().unwrap_or("?")
         ));
         lines.extend(diff);
+        lines.extend(ecr::describe(&plan.verified));
         lines.extend(plan.overrides.describe());
     } else if params.force_new_deployment {
         lines.push(format!(

@@ -57,6 +57,9 @@ pub enum Error {
     /// An image or artifact outside the allow-lists.
     #[error(transparent)]
     Refused(#[from] crate::guard::Refusal),
+    /// `verifyImages`: an image that is not in its ECR repository (or whose repository does not exist).
+    #[error("image {image} was not found in ECR: {problem}")]
+    ImageNotInEcr { image: String, problem: String },
     /// `taskDefinitionFile` that cannot be registered as it is.
     #[error("the task definition file {file} {problem}")]
     TaskDefinitionFile { file: String, problem: String },
@@ -102,7 +105,8 @@ impl Error {
             | Self::UnknownContainers { .. }
             | Self::Control { .. }
             | Self::Services(_)
-            | Self::TaskDefinitionFile { .. } => Configuration,
+            | Self::TaskDefinitionFile { .. }
+            | Self::ImageNotInEcr { .. } => Configuration,
             Self::Refused(_) => Configuration,
             Self::Artifact { source, .. } if source.is_missing_file() => Configuration,
             Self::Artifact { source, .. } => match source.as_ref() {
@@ -152,6 +156,14 @@ impl Error {
                      the condition iam:PassedToService = ecs-tasks.amazonaws.com"
                         .into(),
                 ),
+                AwsErrorKind::AccessDenied if *action == "DescribeImages" => Some(
+                    "allow the function's role ecr:DescribeImages on this repository (template.yaml grants it on the \
+                     account's repositories in the statement with Sid VerifyImages; its parameter \
+                     ImageRepositoryArns names others, and a repository in another account must also allow the role \
+                     in its repository policy), or set \"verifyImages\": false to deploy without looking the images \
+                     up"
+                    .into(),
+                ),
                 AwsErrorKind::AccessDenied if action.starts_with("PutJob") => {
                     Some(format!("allow the function's role codepipeline:{action} on *"))
                 }
@@ -187,6 +199,11 @@ impl Error {
             Self::Refused(crate::guard::Refusal::Bucket { .. }) => Some(
                 "invoke this function only from the pipeline whose artifact bucket is allowed, or add the bucket to \
                  ALLOWED_ARTIFACT_BUCKETS (template parameter AllowedArtifactBuckets)"
+                    .into(),
+            ),
+            Self::ImageNotInEcr { .. } => Some(
+                "push the image (did the build's docker push run, to this repository and with this tag?) or correct \
+                 the image file; \"verifyImages\": false deploys without this check"
                     .into(),
             ),
             Self::UnknownContainers { .. } => {

@@ -160,6 +160,81 @@ pub fn pin(image: &str) -> Pin<'_> {
     }
 }
 
+/// An image in a private ECR registry, as `verifyImages` looks it up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcrImage<'a> {
+    /// The registry's account (DescribeImages' `registryId`).
+    pub account: &'a str,
+    pub region: &'a str,
+    /// `aws`, `aws-cn`, …: for the repository's ARN.
+    pub partition: &'static str,
+    pub fips: bool,
+    pub repository: &'a str,
+    pub id: EcrId<'a>,
+}
+
+/// What names the image inside its repository.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EcrId<'a> {
+    Tag(&'a str),
+    Digest(&'a str),
+}
+
+impl EcrImage<'_> {
+    pub fn repository_arn(&self) -> String {
+        format!("arn:{}:ecr:{}:{}:repository/{}", self.partition, self.region, self.account, self.repository)
+    }
+}
+
+/// The ECR parts of an image reference, when it names a private ECR registry
+/// (`<account>.dkr.ecr[-fips].<region>.amazonaws.com[.cn]/<repository>[:tag][@digest]`, or the dual-stack
+/// `<account>.dkr-ecr[-fips].<region>.on.aws/…`; ECR User Guide, "Private registry concepts" and "Amazon ECR
+/// endpoints"). `None` for every other registry (Docker Hub, ECR Public, GHCR…). No tag means `latest`, as
+/// Docker reads it; a digest wins over a tag, as ECS resolves it.
+pub fn ecr(image: &str) -> Option<EcrImage<'_>> {
+    let (host, path) = image.split_once('/')?;
+    let mut labels = host.split('.');
+    let account = labels.next()?;
+    if account.len() != 12 || !account.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let service = labels.next()?;
+    let (dual_stack, fips) = match service {
+        "dkr" => match labels.next()? {
+            "ecr" => (false, false),
+            "ecr-fips" => (false, true),
+            _ => return None,
+        },
+        "dkr-ecr" => (true, false),
+        "dkr-ecr-fips" => (true, true),
+        _ => return None,
+    };
+    let region = labels.next()?;
+    let suffix: Vec<&str> = labels.collect();
+    let partition = match (dual_stack, suffix.as_slice()) {
+        (false, ["amazonaws", "com"]) | (true, ["on", "aws"]) => "aws",
+        (false, ["amazonaws", "com", "cn"]) | (true, ["on", "amazonwebservices", "com", "cn"]) => "aws-cn",
+        _ => return None,
+    };
+    if region.is_empty() || !region.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        return None;
+    }
+    let (name, id) = match path.split_once('@') {
+        Some((name, digest)) => {
+            let name = name.rsplit_once(':').filter(|(_, tag)| !tag.contains('/')).map_or(name, |(n, _)| n);
+            (name, EcrId::Digest(digest))
+        }
+        None => match path.rsplit_once(':') {
+            Some((name, tag)) if !tag.contains('/') && !tag.is_empty() => (name, EcrId::Tag(tag)),
+            _ => (path, EcrId::Tag("latest")),
+        },
+    };
+    if name.is_empty() {
+        return None;
+    }
+    Some(EcrImage { account, region, partition, fips, repository: name, id })
+}
+
 fn clip(s: &str) -> String {
     crate::text::clip(s, 80)
 }
@@ -243,6 +318,56 @@ mod tests {
         assert_eq!(
             parse(br#"[{"name":"web","imageUri":"r:t"}]"#, Some("web")),
             Err(ImageFileError::UnexpectedContainerName)
+        );
+    }
+
+    #[test]
+    fn ecr_references() {
+        let tag = |account, region, partition, fips, repository, tag| {
+            Some(EcrImage { account, region, partition, fips, repository, id: EcrId::Tag(tag) })
+        };
+        let digest = |account, region, repository, digest| {
+            Some(EcrImage { account, region, partition: "aws", fips: false, repository, id: EcrId::Digest(digest) })
+        };
+        for (image, expected) in [
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222222",
+                tag("123456789012", "us-east-1", "aws", false, "web", "2222222"),
+            ),
+            (
+                "123456789012.dkr.ecr.us-east-1.amazonaws.com/team-a/web",
+                tag("123456789012", "us-east-1", "aws", false, "team-a/web", "latest"),
+            ),
+            (
+                "111111111111.dkr.ecr.eu-west-1.amazonaws.com/web@sha256:abc",
+                digest("111111111111", "eu-west-1", "web", "sha256:abc"),
+            ),
+            (
+                "111111111111.dkr.ecr.eu-west-1.amazonaws.com/web:v1@sha256:abc",
+                digest("111111111111", "eu-west-1", "web", "sha256:abc"),
+            ),
+            (
+                "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com/web:1",
+                tag("123456789012", "us-gov-west-1", "aws", true, "web", "1"),
+            ),
+            (
+                "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/web:1",
+                tag("123456789012", "cn-north-1", "aws-cn", false, "web", "1"),
+            ),
+            ("123456789012.dkr-ecr.eu-west-1.on.aws/web:1", tag("123456789012", "eu-west-1", "aws", false, "web", "1")),
+            ("public.ecr.aws/nginx/nginx:1.27", None),
+            ("nginx:1.27", None),
+            ("ghcr.io/org/app:1", None),
+            ("localhost:5000/web:1", None),
+            ("12345678901.dkr.ecr.us-east-1.amazonaws.com/web:1", None),
+            ("123456789012.dkr.ecr.us-east-1.example.com/web:1", None),
+            ("123456789012.dkr.ecr.us-east-1.amazonaws.com/", None),
+        ] {
+            assert_eq!(ecr(image), expected, "{image}");
+        }
+        assert_eq!(
+            ecr("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/team/web:1").unwrap().repository_arn(),
+            "arn:aws-cn:ecr:cn-north-1:123456789012:repository/team/web"
         );
     }
 

@@ -12,6 +12,7 @@
 //! - [`deployment`]: judging one ECS service deployment, every strategy (pure)
 //! - [`rollout`]: judging a v1 token's deployment from DescribeServices; explaining a failure (pure)
 //! - [`ecs`]: every ECS call, each error wrapped with action and resource
+//! - [`ecr`]: `verifyImages`, the ECR lookups of the images a release sets
 //! - [`token`]: the continuation token (v2, and v1 still read)
 //! - [`report`]: PutJobSuccessResult / PutJobFailureResult
 //! - [`error`]: one error type and its CodePipeline failure type
@@ -28,6 +29,7 @@ pub mod control;
 pub mod deploy;
 pub mod deployment;
 pub mod diff;
+pub mod ecr;
 pub mod ecs;
 pub mod error;
 pub mod event;

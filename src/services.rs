@@ -19,6 +19,7 @@ use crate::clock::now;
 use crate::deploy::{self, task_definition_variables};
 use crate::deployment::{self, Context, Verdict};
 use crate::diff;
+use crate::ecr;
 use crate::ecs;
 use crate::error::Error;
 use crate::event::params::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES, ServiceTarget, Wait};
@@ -60,15 +61,24 @@ pub async fn deploy(
     checkpoint.step(format!("describing {} task definitions", distinct.len()));
     let bases = all(distinct.iter().map(|arn| ecs::describe_task_definition(ecs, arn))).await?;
     let plans = plan(&targets, &running, &distinct, &bases, &updates)?;
-    for change in plans.iter().flat_map(|p| &p.changes).filter(|c| c.from.as_deref() != Some(c.to.as_str())) {
-        guard.check_image(&change.to)?;
+    let mut new_images: Vec<String> = plans.iter().flat_map(Plan::new_images).collect();
+    new_images.sort();
+    new_images.dedup();
+    for image in &new_images {
+        guard.check_image(image)?;
     }
+    if params.verify_images && !new_images.is_empty() {
+        checkpoint.step(format!("looking up {} in ECR", deploy::images_phrase(new_images.len())));
+    }
+    let verified = ecr::describe(&ecr::verify(clients, new_images, params.verify_images).await?);
     let families: Vec<String> = bases.iter().map(|b| b.td.family().unwrap_or_default().to_owned()).collect();
     check_token_fits(&services, &targets, &families)?;
 
     let base_of = |i: usize| distinct.iter().position(|d| *d == running[i]).unwrap_or(0);
     if params.dry_run {
-        return Ok(Outcome::Succeeded(dry_run(&targets, &running, &bases, &plans, base_of)));
+        let mut done = dry_run(&targets, &running, &bases, &plans, base_of);
+        done.summary = std::iter::once(done.summary).chain(verified).collect::<Vec<_>>().join("\n");
+        return Ok(Outcome::Succeeded(done));
     }
 
     checkpoint.step("registering the new revisions".to_owned());
@@ -152,6 +162,7 @@ pub async fn deploy(
             None => format!("{}: already runs {} (nothing to deploy)", target.service, short_arn(&running[i])),
         });
     }
+    lines.extend(verified);
     info!(services = targets.len(), "services updated");
     let head = format!("Released to {} services", targets.len());
     if params.wait == Wait::No || token.t.iter().all(|s| s.state() == SlotState::Succeeded) {

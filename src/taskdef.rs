@@ -6,6 +6,7 @@
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 
+use crate::ecr::ImageCheck;
 use crate::error::Error;
 use crate::images::{self, ImageUpdate, Pin};
 use crate::overrides::Overrides;
@@ -29,12 +30,23 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// Changes beyond the images (`containers`, `cpu`, …), applied to the request body.
     pub overrides: Overrides,
+    /// What `verifyImages` found for the images this plan sets (filled in after planning, before registering).
+    pub verified: Vec<ImageCheck>,
 }
 
 impl Plan {
     /// Whether any image differs from what the base revision runs, or anything else is overridden.
     pub fn changes_anything(&self) -> bool {
         self.changes.iter().any(|c| c.from.as_deref() != Some(c.to.as_str())) || !self.overrides.is_empty()
+    }
+
+    /// The images this plan sets that the base revision does not run, each once.
+    pub fn new_images(&self) -> Vec<String> {
+        let mut images: Vec<String> =
+            self.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())).map(|c| c.to.clone()).collect();
+        images.sort();
+        images.dedup();
+        images
     }
 
     /// Warnings for the execution summary: floating tags break "one commit → one image → one revision".
@@ -86,7 +98,7 @@ pub fn plan(base: &TaskDefinition, updates: &[ImageUpdate]) -> Result<Plan, Erro
             to: u.image.clone(),
         })
         .collect();
-    Ok(Plan { changes, overrides: Overrides::default() })
+    Ok(Plan { changes, ..Plan::default() })
 }
 
 /// Fills a RegisterTaskDefinition request: `base` with the plan's images, `base_tags` plus the job tag.

@@ -218,7 +218,11 @@ async fn waiting_reports_a_continuation_token_for_the_new_primary_deployment() {
 async fn image_detail_files_update_the_named_container() {
     let detail =
         br#"{"ImageURI":"123456789012.dkr.ecr.us-east-1.amazonaws.com/web@sha256:abcdef","ImageTags":["2222222"]}"#;
-    let world = World { archive: zip_of(&[("imageDetail.json", detail, false)]), ..World::default() };
+    let world = World {
+        archive: zip_of(&[("imageDetail.json", detail, false)]),
+        ecr: vec![EcrImage::new("web", &["2222222"], "sha256:abcdef", 1_700_000_000)],
+        ..World::default()
+    };
     let (handler, sent) = world.handler();
     let mut event = sample_event("image-detail.json");
     event["CodePipeline.job"]["id"] = JOB_ID.into();

@@ -20,7 +20,7 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
 /// Every key the contract accepts, in the order README lists them.
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 25] = [
     "action",
     "cluster",
     "service",
@@ -43,6 +43,7 @@ pub const KEYS: [&str; 24] = [
     "executionRoleArn",
     "keepRevisions",
     "taskDefinitionFile",
+    "verifyImages",
     "dryRun",
     "deployFile",
 ];
@@ -134,6 +135,8 @@ pub struct Params {
     pub task_definition_file: Option<String>,
     /// After a final success, deregister the family's ACTIVE revisions beyond the newest N (1–100).
     pub keep_revisions: Option<u32>,
+    /// Look every ECR image up (ECR DescribeImages) before registering anything (default on).
+    pub verify_images: bool,
     /// Read, describe, plan and validate, then report the plan; change nothing.
     pub dry_run: bool,
     /// A JSON file in the input artifact holding more of these keys (merged by [`with_deploy_file`]).
@@ -286,6 +289,7 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
             true => Some(fields.file_name("taskDefinitionFile")?),
             false => None,
         },
+        verify_images: fields.bool("verifyImages", true)?,
         dry_run: fields.bool("dryRun", false)?,
         deploy_file: match fields.0.contains_key("deployFile") {
             true => Some(fields.file_name("deployFile")?),
@@ -299,8 +303,9 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
 }
 
 /// Keys that only one action uses, and the actions that take them.
-const ONLY_WITH: [(&str, &[Action]); 19] = [
+const ONLY_WITH: [(&str, &[Action]); 20] = [
     ("taskDefinitionFile", &[Action::Deploy]),
+    ("verifyImages", &[Action::Deploy]),
     ("keepRevisions", &[Action::Deploy]),
     ("containers", &[Action::Deploy]),
     ("cpu", &[Action::Deploy]),
@@ -388,6 +393,7 @@ impl Fields<'_> {
             "artifact",
             "deployFile",
             "dryRun",
+            "verifyImages",
             "containers",
             "cpu",
             "memory",
@@ -689,6 +695,7 @@ mod tests {
                 overrides: Overrides::default(),
                 keep_revisions: None,
                 task_definition_file: None,
+                verify_images: true,
                 dry_run: false,
                 deploy_file: None,
                 services: Vec::new(),

@@ -8,6 +8,9 @@ use std::time::Duration;
 
 use aws_sdk_codepipeline::operation::put_job_failure_result::{PutJobFailureResultInput, PutJobFailureResultOutput};
 use aws_sdk_codepipeline::operation::put_job_success_result::{PutJobSuccessResultInput, PutJobSuccessResultOutput};
+use aws_sdk_ecr::operation::describe_images::{DescribeImagesError, DescribeImagesInput, DescribeImagesOutput};
+use aws_sdk_ecr::types::ImageDetail;
+use aws_sdk_ecr::types::error::{ImageNotFoundException, RepositoryNotFoundException};
 use aws_sdk_ecs::operation::continue_service_deployment::{
     ContinueServiceDeploymentInput, ContinueServiceDeploymentOutput,
 };
@@ -29,7 +32,7 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_s3::operation::get_object::GetObjectOutput;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use aws_smithy_mocks::{MockResponse, Rule, RuleMode, mock, mock_client};
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::http::{
     HttpConnector, HttpConnectorFuture, SharedHttpClient, SharedHttpConnector, http_client_fn,
@@ -61,6 +64,7 @@ pub const NEW_SD_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-deploym
 pub const NEW_REVISION_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/demo/web/2000000000000000002";
 pub const OLD_REVISION_ARN: &str = "arn:aws:ecs:us-east-1:123456789012:service-revision/demo/web/1000000000000000001";
 pub const DIGEST: &str = "sha256:2222222222222222222222222222222222222222222222222222222222222222";
+pub const OLD_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
 
 /// A sample event from `events/`.
 pub fn sample_event(name: &str) -> Value {
@@ -174,6 +178,9 @@ pub struct Sent {
     pub stopped: Arc<Mutex<Vec<StopServiceDeploymentInput>>>,
     pub continued: Arc<Mutex<Vec<ContinueServiceDeploymentInput>>>,
     pub deregistered: Arc<Mutex<Vec<String>>>,
+    /// ECR DescribeImages requests, with the host each was sent to (the registry's region).
+    pub ecr_lookups: Arc<Mutex<Vec<DescribeImagesInput>>>,
+    pub ecr_hosts: Hosts,
     /// The access key id that signed each S3 request, and each ECS request.
     pub s3_signers: Signers,
     pub ecs_signers: Signers,
@@ -188,6 +195,9 @@ impl Sent {
     }
     pub fn stopped(&self) -> Vec<StopServiceDeploymentInput> {
         self.stopped.lock().unwrap().clone()
+    }
+    pub fn ecr_lookups(&self) -> Vec<DescribeImagesInput> {
+        self.ecr_lookups.lock().unwrap().clone()
     }
     pub fn continued(&self) -> Vec<ContinueServiceDeploymentInput> {
         self.continued.lock().unwrap().clone()
@@ -243,6 +253,54 @@ impl Intercept for Signers {
     }
 }
 
+/// Records the host each request went to.
+#[derive(Debug, Default, Clone)]
+pub struct Hosts(pub Arc<Mutex<Vec<String>>>);
+
+impl Hosts {
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Intercept for Hosts {
+    fn name(&self) -> &'static str {
+        "Hosts"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let uri = context.request().uri();
+        let host = uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(uri);
+        self.0.lock().unwrap().push(host.to_owned());
+        Ok(())
+    }
+}
+
+/// One image in the fake ECR (every registry and region serves the same repositories).
+#[derive(Clone, Debug)]
+pub struct EcrImage {
+    pub repository: String,
+    pub tags: Vec<String>,
+    pub digest: String,
+    pub pushed: i64,
+}
+
+impl EcrImage {
+    pub fn new(repository: &str, tags: &[&str], digest: &str, pushed: i64) -> Self {
+        Self {
+            repository: repository.into(),
+            tags: tags.iter().map(|t| t.to_string()).collect(),
+            digest: digest.into(),
+            pushed,
+        }
+    }
+}
+
 /// The state the fake AWS serves.
 #[derive(Clone)]
 pub struct World {
@@ -257,6 +315,8 @@ pub struct World {
     /// ListTaskDefinitions' answer (newest first).
     pub revisions: Vec<String>,
     pub stopped_tasks: Vec<Task>,
+    /// The images ECR holds: by default the old and the new `web` image.
+    pub ecr: Vec<EcrImage>,
     /// Rules tried before the standard ones (faults, odd answers).
     pub overrides: Vec<Op>,
     /// Delay every ECS answer by this much (tokio time).
@@ -271,6 +331,7 @@ pub enum Op {
     S3(Rule),
     Ecs(Rule),
     Pipeline(Rule),
+    Ecr(Rule),
 }
 
 impl Default for World {
@@ -287,6 +348,10 @@ impl Default for World {
             service_deployments: Vec::new(),
             revisions: vec![TD_ARN.into()],
             stopped_tasks: Vec::new(),
+            ecr: vec![
+                EcrImage::new("web", &["1111111"], OLD_DIGEST, 1_700_000_000),
+                EcrImage::new("web", &["2222222"], DIGEST, 1_700_000_600),
+            ],
             overrides: Vec::new(),
             ecs_delay: None,
             pipeline_delay: None,
@@ -313,13 +378,16 @@ impl World {
         let mut s3_rules = Vec::new();
         let mut ecs_rules = Vec::new();
         let mut pipeline_rules = Vec::new();
+        let mut ecr_rules = Vec::new();
         for op in &self.overrides {
             match op {
                 Op::S3(r) => s3_rules.push(r.clone()),
                 Op::Ecs(r) => ecs_rules.push(r.clone()),
                 Op::Pipeline(r) => pipeline_rules.push(r.clone()),
+                Op::Ecr(r) => ecr_rules.push(r.clone()),
             }
         }
+        ecr_rules.push(ecr_describe_images(self.ecr.clone(), sent.ecr_lookups.clone()));
 
         let archive = Arc::new(self.archive.clone());
         let ranges = sent.s3_ranges.clone();
@@ -473,8 +541,57 @@ impl World {
                 Some(d) => c.http_client(slow_http_client(d)),
                 None => c,
             });
-        (Clients::from_parts(ecs, pipeline, s3.config().clone()), sent)
+        let ecr_hosts = sent.ecr_hosts.clone();
+        let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr_rules, |c| c.interceptor(ecr_hosts.clone()));
+        (Clients::from_parts(ecs, pipeline, s3.config().clone(), ecr.config().clone()), sent)
     }
+}
+
+/// ECR's DescribeImages over `images` (API_DescribeImages: with imageIds, each must exist or the call fails
+/// with ImageNotFoundException; without, every image of the repository, here all at once).
+fn ecr_describe_images(images: Vec<EcrImage>, lookups: Arc<Mutex<Vec<DescribeImagesInput>>>) -> Rule {
+    mock!(aws_sdk_ecr::Client::describe_images).then_compute_response(move |req| {
+        lookups.lock().unwrap().push(req.clone());
+        let repository = req.repository_name().unwrap_or_default();
+        let held: Vec<&EcrImage> = images.iter().filter(|i| i.repository == repository).collect();
+        if held.is_empty() {
+            return MockResponse::Error(DescribeImagesError::RepositoryNotFoundException(
+                RepositoryNotFoundException::builder()
+                    .message(format!("The repository with name '{repository}' does not exist"))
+                    .build(),
+            ));
+        }
+        let detail = |i: &EcrImage| {
+            ImageDetail::builder()
+                .repository_name(repository)
+                .image_digest(&i.digest)
+                .set_image_tags(Some(i.tags.clone()))
+                .image_pushed_at(aws_smithy_types::DateTime::from_secs(i.pushed))
+                .build()
+        };
+        let details: Vec<ImageDetail> = match req.image_ids() {
+            [] => held.iter().map(|i| detail(i)).collect(),
+            ids => {
+                let mut found = Vec::new();
+                for id in ids {
+                    let hit = held.iter().find(|i| {
+                        id.image_tag().is_none_or(|t| i.tags.iter().any(|x| x == t))
+                            && id.image_digest().is_none_or(|d| i.digest == d)
+                    });
+                    match hit {
+                        Some(i) => found.push(detail(i)),
+                        None => {
+                            return MockResponse::Error(DescribeImagesError::ImageNotFoundException(
+                                ImageNotFoundException::builder().message("The image requested does not exist").build(),
+                            ));
+                        }
+                    }
+                }
+                found
+            }
+        };
+        MockResponse::Output(DescribeImagesOutput::builder().set_image_details(Some(details)).build())
+    })
 }
 
 /// A service deployment of `web:8` replacing `web:7`, as DescribeServiceDeployments shows it.

@@ -6,9 +6,11 @@ failure, and at interpreter exit).
 
 import atexit
 import copy
+import hashlib
 import io
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -314,6 +316,69 @@ class Ecs:
         return self.ecs.describe_task_definition(taskDefinition=arn, include=["TAGS"])
 
 
+# A private ECR image (ECR User Guide, "Private registry concepts"): account, region, repository, tag, digest.
+ECR_IMAGE = re.compile(r"^(\d{12})\.dkr\.ecr\.([a-z0-9-]+)\.amazonaws\.com/([a-z0-9._/-]+?)(?::([\w.-]+))?(?:@(sha256:[0-9a-f]+))?$")
+
+
+class Registry:
+    """Plays the build's ``docker push``: puts images into the emulator's ECR (moto's), each in its own region."""
+
+    def __init__(self, emulator):
+        self.emulator = emulator
+
+    def push(self, image):
+        match = ECR_IMAGE.match(image)
+        if not match:
+            return False
+        _account, region, repository, tag, digest = match.groups()
+        ecr = self.emulator.client("ecr")
+        if region != REGION:
+            ecr = boto3.client("ecr", endpoint_url=self.emulator.url, region_name=region, aws_access_key_id=FUNCTION_KEY_ID,
+                               aws_secret_access_key=FUNCTION_SECRET, config=Config(retries={"max_attempts": 1}))
+        try:
+            ecr.create_repository(repositoryName=repository)
+        except ecr.exceptions.RepositoryAlreadyExistsException:
+            pass
+        # One manifest per image reference, so that every tag is an image of its own.
+        layer = "sha256:" + hashlib.sha256(image.encode()).hexdigest()
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                               "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 1, "digest": layer},
+                               "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 1, "digest": layer}]})
+        pin = {"imageDigest": digest} if digest else {"imageTag": tag or "latest"}
+        try:
+            ecr.put_image(repositoryName=repository, imageManifest=manifest, **pin)
+        except ecr.exceptions.ImageAlreadyExistsException:
+            pass
+        return True
+
+    def push_referenced(self, archive):
+        """Pushes every ECR image that a JSON file in the zip names (the image file, a task definition file)."""
+        pushed = []
+        with zipfile.ZipFile(io.BytesIO(archive)) as z:
+            for name in z.namelist():
+                if not name.endswith(".json"):
+                    continue
+                try:
+                    document = json.loads(z.read(name))
+                except Exception:  # noqa: BLE001 - the bad-input tests upload broken zips and files on purpose
+                    continue
+                for text in _strings(document):
+                    if text not in pushed and self.push(text):
+                        pushed.append(text)
+        return pushed
+
+
+def _strings(value):
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+
+
 class Pipeline:
     """Plays CodePipeline: files a job, invokes the function (retrying errors as Lambda does for async
     invocations), and follows continuation tokens with new jobs until a final result."""
@@ -324,7 +389,14 @@ class Pipeline:
         self.s3 = stack.emulator.client("s3")
         self.lambda_timeout = lambda_timeout
 
-    def upload(self, key, archive):
+    def upload(self, key, archive, push=True):
+        """Uploads a build's artifact, having pushed the ECR images it names first, as a build does (``push=False``:
+        a build whose push failed or named another tag). Archives that are not zips are uploaded as they are."""
+        if push:
+            try:
+                Registry(self.emulator).push_referenced(archive)
+            except zipfile.BadZipFile:
+                pass  # not a zip (a bad-input test): nothing to push
         self.s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=archive)
         return key
 

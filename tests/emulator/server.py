@@ -1,4 +1,4 @@
-"""The emulator's HTTP front: one endpoint on 127.0.0.1 for S3, ECS and CodePipeline.
+"""The emulator's HTTP front: one endpoint on 127.0.0.1 for S3, ECS, ECR and CodePipeline.
 
 Every request is counted (per operation, with the access key that signed it), may meet an injected fault
 or the access policy, and then goes to the job API, the rollout model, or moto.
@@ -24,7 +24,8 @@ from werkzeug.serving import make_server
 from .deployments import Model
 from .jobs import JOB_OPERATIONS, ApiError, Jobs
 
-TARGETS = {"AmazonEC2ContainerServiceV20141113": "ecs", "CodePipeline_20150709": "codepipeline"}
+TARGETS = {"AmazonEC2ContainerServiceV20141113": "ecs", "CodePipeline_20150709": "codepipeline",
+           "AmazonEC2ContainerRegistry_V20150921": "ecr"}
 CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
 
 
@@ -110,8 +111,8 @@ class Emulator:
         except ApiError as e:
             return json_response(start_response, e.status, {"__type": e.code, "message": e.message})
         status, headers, payload = self.forward(environ, body)
-        if service == "ecs" and status.startswith("200"):
-            payload = self.ecs_after(action, body, payload)
+        if service in ("ecs", "ecr") and status.startswith("200"):
+            payload = self.ecs_after(action, body, payload) if service == "ecs" else ecr_after(action, body, payload)
             headers = [(k, v) for k, v in headers if k.lower() != "content-length"] + [("Content-Length", str(len(payload)))]
         if op == "s3:GetObject":
             with self.lock:
@@ -271,6 +272,18 @@ def list_task_definitions(arns, request):
     arns = sorted(arns, key=key, reverse=request.get("sort") == "DESC")
     limit = request.get("maxResults")
     return arns[:limit] if limit else arns
+
+
+def ecr_after(action, body, payload):
+    """DescribeImages' `filter` (tagStatus TAGGED / UNTAGGED / ANY), which moto ignores (API_DescribeImages,
+    API_DescribeImagesFilter)."""
+    request = json.loads(body or b"{}")
+    status = (request.get("filter") or {}).get("tagStatus", "ANY")
+    if action != "DescribeImages" or status == "ANY":
+        return payload
+    answer = json.loads(payload or b"{}")
+    answer["imageDetails"] = [d for d in answer.get("imageDetails", []) if bool(d.get("imageTags")) == (status == "TAGGED")]
+    return json.dumps(answer, default=str).encode()
 
 
 def access_key(environ):

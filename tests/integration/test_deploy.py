@@ -4,7 +4,7 @@ import json
 
 from emulator.harness import (
     ROOT,
-    FUNCTION_KEY_ID, PIPELINE_KEY_ID, image_definitions, zip_bytes,
+    FUNCTION_KEY_ID, PIPELINE_KEY_ID, Registry, image_definitions, zip_bytes,
 )
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -19,8 +19,8 @@ def test_a_job_deploys_one_revision_and_follows_the_rollout(stack, emulator, pip
     base = ecs.seed(names["cluster"], names["service"], [("web", OLD), ("log-router", "fluent-bit:2.32.0")], polls=2)
     pipeline.upload(names["key"], zip_bytes({"src/main.py": "print()\n" * 1000, "imagedefinitions.json": image_definitions([("web", NEW)])}))
     emulator.admin("POST", "reset-stats")
-    # The artifact bucket only answers the pipeline's key; ECS and CodePipeline only the function's.
-    emulator.admin("POST", "policy", {"keys": {PIPELINE_KEY_ID: ["s3"], FUNCTION_KEY_ID: ["ecs", "codepipeline"]}})
+    # The artifact bucket only answers the pipeline's key; ECS, ECR and CodePipeline only the function's.
+    emulator.admin("POST", "policy", {"keys": {PIPELINE_KEY_ID: ["s3"], FUNCTION_KEY_ID: ["ecs", "ecr", "codepipeline"]}})
 
     run = pipeline.run(params(names), artifacts=[("BuildOutput", names["key"])])
 
@@ -84,10 +84,63 @@ def test_a_no_wait_deploy_makes_the_minimum_of_aws_calls(stack, emulator, pipeli
     assert run.status == "Succeeded"
     calls = emulator.stats()["calls"]
     # ListTaskDefinitions before and after registering: one revision per job, even for concurrent deliveries.
+    # DescribeImages: verifyImages (on by default) looks the new image up.
     assert calls == {
         "s3:GetObject": 1, "ecs:DescribeServices": 1, "ecs:DescribeTaskDefinition": 1, "ecs:ListTaskDefinitions": 2,
-        "ecs:RegisterTaskDefinition": 1, "ecs:UpdateService": 1, "codepipeline:PutJobSuccessResult": 1,
+        "ecr:DescribeImages": 1, "ecs:RegisterTaskDefinition": 1, "ecs:UpdateService": 1,
+        "codepipeline:PutJobSuccessResult": 1,
     }, calls
+
+
+def test_a_missing_ecr_tag_is_refused_before_any_change_in_under_a_second(stack, emulator, pipeline, ecs, names):
+    """The build pushed web:<sha> but the image file names a tag one character off: refused with the tag that is
+    there, before RegisterTaskDefinition, and the whole first invocation takes under a second."""
+    repository = f"{REPO}/{names['service']}"
+    ecs.seed(names["cluster"], names["service"], [("web", f"{repository}:1111111")])
+    registry = Registry(emulator)
+    for tag in ("1111111", "3f2a9c1", "0a0a0a0"):
+        registry.push(f"{repository}:{tag}")
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{repository}:3f2a9c2")])}),
+                    push=False)
+    emulator.admin("POST", "reset-stats")
+    run = pipeline.run(params(names), artifacts=[("BuildOutput", names["key"])])
+
+    kind, message = run.failure
+    assert kind == "ConfigurationError", message
+    assert f'tag "3f2a9c2" is not in repository "{names["service"]}" (registry 123456789012, us-east-1)' in message
+    assert 'the closest tags, most recent first: "3f2a9c1"' in message and "0a0a0a0" not in message, message
+    stats = emulator.stats()
+    assert "ecs:RegisterTaskDefinition" not in stats["calls"] and "ecs:UpdateService" not in stats["calls"], stats["calls"]
+    assert stats["calls"]["ecr:DescribeImages"] == 2, stats["calls"]  # the lookup, then the repository's tags
+    started = stats["log"][0]["at"]
+    reported = next(e["at"] for e in stats["log"] if e["op"] == "codepipeline:PutJobFailureResult")
+    assert reported - started < 1.0, f"{reported - started:.3f} s from the first AWS call to the report"
+    assert run.reports_per_job() == [1]
+
+
+def test_the_digest_ecr_holds_is_in_the_summary_and_denied_lookups_say_the_fix(stack, emulator, pipeline, ecs, names):
+    ecs.seed(names["cluster"], names["service"], [("web", OLD)])
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+    digest = emulator.client("ecr").describe_images(repositoryName="web", imageIds=[{"imageTag": "2222222"}])["imageDetails"][0]["imageDigest"]
+    run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"])])
+    assert run.status == "Succeeded"
+    assert f"verified in ECR: {NEW} is {digest}" in run.report["executionDetails"]["summary"]
+
+    # The function's role without ecr:DescribeImages.
+    pipeline.upload(names["key"] + "-3", zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{REPO}/web:3333333")])}))
+    emulator.admin("POST", "policy", {"keys": {PIPELINE_KEY_ID: ["s3"], FUNCTION_KEY_ID: ["ecs", "codepipeline"]}})
+    run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"] + "-3")])
+    kind, message = run.failure
+    assert kind == "PermissionError", message
+    assert "DescribeImages for ECR repository arn:aws:ecr:us-east-1:123456789012:repository/web failed" in message
+    assert "AccessDeniedException" in message and '"verifyImages": false' in message
+
+    # verifyImages: false deploys without asking ECR.
+    emulator.admin("POST", "reset-stats")
+    run = pipeline.run(params(names, wait=False, verifyImages=False), artifacts=[("BuildOutput", names["key"] + "-3")])
+    assert run.status == "Succeeded", run.failure
+    assert "ecr:DescribeImages" not in emulator.stats()["calls"]
+    assert ecs.service(names["cluster"], names["service"])["taskDefinition"].endswith(":3")
 
 
 def test_task_definition_members_our_sdk_does_not_know_are_kept(stack, emulator, pipeline, ecs, names):

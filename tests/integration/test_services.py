@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from emulator.harness import image_definitions, zip_bytes
+from emulator.harness import Registry, image_definitions, zip_bytes
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -23,6 +23,26 @@ def release(ecs, pipeline, names, services, scenarios=None, polls=2):
 
 def svc(names, n):
     return f"{n}-{names['service']}"
+
+
+def test_one_missing_image_stops_the_release_to_every_service_before_any_change(stack, emulator, pipeline, ecs, names):
+    web, worker = svc(names, "web"), svc(names, "worker")
+    for service, container in ((web, "web"), (worker, "worker")):
+        ecs.seed(names["cluster"], service, [(container, f"{REPO}/{container}:1111111")])
+    Registry(emulator).push(f"{REPO}/web:2222222")  # the worker's image was never pushed
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions(
+        [("web", f"{REPO}/web:2222222"), ("worker", f"{REPO}/worker:{names['service'][-7:]}")])}), push=False)
+    emulator.admin("POST", "reset-stats")
+
+    run = pipeline.run({"cluster": names["cluster"], "services": [web, worker]}, artifacts=[("BuildOutput", names["key"])])
+
+    kind, message = run.failure
+    assert kind == "ConfigurationError", message
+    assert f"image {REPO}/worker:{names['service'][-7:]} was not found in ECR" in message
+    calls = emulator.stats()["calls"]
+    assert "ecs:RegisterTaskDefinition" not in calls and "ecs:UpdateService" not in calls, calls
+    for service in (web, worker):
+        assert ecs.service(names["cluster"], service)["taskDefinition"].endswith(":1")
 
 
 def test_three_services_are_released_together(stack, emulator, pipeline, ecs, names):
