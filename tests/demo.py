@@ -15,6 +15,7 @@ import copy
 import json
 import sys
 import textwrap
+import time
 import uuid
 from pathlib import Path
 
@@ -102,6 +103,21 @@ def main():
         rolled_back = ecs.service(cluster, service)["taskDefinition"]
         say(f"service {service} is back on {rolled_back.rsplit('/', 1)[1]}")
         ok = ok and results[-1][1] == "Failed" and rolled_back == after
+
+        say("\n== 2b. A typo: the build pushed 3f2a9c1 but its image file says 3f2a9c2 (verifyImages, on by default)")
+        typo_key = key + "-typo"
+        pipeline.upload(typo_key, zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{REPO}:3f2a9c2")])}), push=False)
+        typo = copy.deepcopy(deploy)
+        typo["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        typo["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = typo_key
+        started = time.monotonic()
+        results = list(follow(stack, pipeline, typo))
+        took = time.monotonic() - started
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        unchanged = ecs.service(cluster, service)["taskDefinition"] == rolled_back
+        say(f"refused in {took * 1000:.0f} ms; nothing was registered and the service still runs {rolled_back.rsplit('/', 1)[1]}")
+        ok = ok and results[-1][1] == "Failed" and '"3f2a9c1"' in results[-1][2]["failureDetails"]["message"] and unchanged
 
         say("\n== 3. A CANARY deploy of service api: 10 % of production traffic for a 30-minute bake, then 100 %")
         say("(the emulator's clock is scripted: 10 minutes pass per look, while the function counts bake time on its own")

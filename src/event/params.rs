@@ -19,7 +19,7 @@ pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
 
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
 
-/// Every key the contract accepts, in the order README lists them.
+/// Every key the contract accepts, in the order README lists them (`readme_lists_every_key_in_order`).
 pub const KEYS: [&str; 25] = [
     "action",
     "cluster",
@@ -41,9 +41,9 @@ pub const KEYS: [&str; 25] = [
     "memory",
     "taskRoleArn",
     "executionRoleArn",
-    "keepRevisions",
     "taskDefinitionFile",
     "verifyImages",
+    "keepRevisions",
     "dryRun",
     "deployFile",
 ];
@@ -664,6 +664,21 @@ fn suggestion(key: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn readme_lists_every_key_in_order() {
+        let readme = include_str!("../../README.md");
+        let table = &readme[readme.find("| key | meaning").unwrap()..];
+        let table = &table[..table.find("\n\n").unwrap()];
+        let listed: Vec<&str> = table
+            .lines()
+            .skip(2)
+            .filter_map(|row| row.strip_prefix("| ")?.split(" |").next())
+            .flat_map(|cell| cell.split(", "))
+            .map(|key| key.trim_matches('`'))
+            .collect();
+        assert_eq!(listed, KEYS);
+    }
 
     fn ok(raw: &str) -> Params {
         parse(Some(raw)).unwrap_or_else(|e| panic!("{raw}: {e}"))

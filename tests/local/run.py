@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import yaml  # noqa: E402
 
 from emulator.harness import (  # noqa: E402
-    ACCOUNT, ARTIFACT_BUCKET, FUNCTION_KEY_ID, FUNCTION_SECRET, REGION, ROOT, Ecs, EmulatorProcess, image_definitions,
+    ACCOUNT, ARTIFACT_BUCKET, FUNCTION_KEY_ID, FUNCTION_SECRET, REGION, ROOT, Ecs, EmulatorProcess, Registry, image_definitions,
     zip_bytes,
 )
 
@@ -266,6 +266,7 @@ def prepare(emulator, events):
     assert location["bucketName"] == ARTIFACT_BUCKET, location
     s3 = emulator.client("s3")
     s3.create_bucket(Bucket=ARTIFACT_BUCKET)
+    Registry(emulator).push(f"{REPO}/web:3f2a9c1")  # the build's push, which verifyImages looks up
     s3.put_object(Bucket=ARTIFACT_BUCKET, Key=location["objectKey"],
                   Body=zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{REPO}/web:3f2a9c1")])}))
     for event in events.values():
@@ -281,13 +282,15 @@ def check(emulator, events, before, deploy_job, user, answers):
     assert len(deploy["reports"]) == 1, deploy["reports"]
     assert deploy["status"] == "Succeeded", deploy
     assert "continuationToken" in deploy["reports"][0]["request"], deploy["reports"][0]
+    summary = deploy["reports"][0]["request"]["executionDetails"]["summary"]
+    assert f"verified in ECR: {REPO}/web:3f2a9c1 is sha256:" in summary, summary
     assert answers["deploy.json"] == {"jobId": deploy_job["id"], "outcome": "in progress"}, answers
     service = ecs.service(user["cluster"], user["service"])
     assert service["taskDefinition"] != before, (service["taskDefinition"], before)
     image = ecs.task_definition(service["taskDefinition"])["taskDefinition"]["containerDefinitions"][0]["image"]
     assert image == f"{REPO}/web:3f2a9c1", image
     print(f"  deploy.json: one report (in progress, continuation token); the service moved to "
-          f"{service['taskDefinition'].rsplit('/', 1)[1]} running web:3f2a9c1")
+          f"{service['taskDefinition'].rsplit('/', 1)[1]} running web:3f2a9c1, the image looked up in ECR first")
 
     bad_job = events["bad-user-parameters.json"]["CodePipeline.job"]
     bad = emulator.admin("GET", f"jobs/{bad_job['id']}")

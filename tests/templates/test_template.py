@@ -51,3 +51,16 @@ def test_failed_asynchronous_invocations_go_to_an_encrypted_alarmed_queue(expand
     alarm = expanded["FailureQueueNotEmpty"]["Properties"]
     assert (alarm["MetricName"], alarm["Threshold"], alarm["ComparisonOperator"]) == ("ApproximateNumberOfMessagesVisible", 0, "GreaterThanThreshold")
     assert alarm["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["FailureQueue", "QueueName"]}}]
+
+
+def test_the_function_may_look_up_images_in_its_own_account_and_the_repositories_named(expanded):
+    """verifyImages: ecr:DescribeImages on this account's repositories in every region, widened only by
+    ImageRepositoryArns, and nothing else of ECR."""
+    statements = {s["Sid"]: s for p in expanded["DeployerRole"]["Properties"]["Policies"] for s in p["PolicyDocument"]["Statement"]}
+    verify = statements["VerifyImages"]
+    assert (verify["Effect"], verify["Action"]) == ("Allow", "ecr:DescribeImages")
+    own = {"Fn::Sub": "arn:${AWS::Partition}:ecr:*:${AWS::AccountId}:repository/*"}
+    condition, widened, default = verify["Resource"]["Fn::If"]
+    assert (condition, default) == ("HasImageRepositoryArns", own)
+    assert widened == {"Fn::Split": [",", {"Fn::Join": [",", [own, {"Ref": "ImageRepositoryArns"}]]}]}
+    assert all("ecr:" not in json.dumps(s["Action"]) for sid, s in statements.items() if sid != "VerifyImages")
