@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
 from emulator.harness import (  # noqa: E402
-    ARTIFACT_BUCKET, EmulatorProcess, Ecs, _live, _terminate, file_job, image_definitions, job_data, lambda_env,
+    ARTIFACT_BUCKET, EmulatorProcess, Ecs, Registry, _live, _terminate, file_job, image_definitions, job_data, lambda_env,
 )
 from emulator.runtime import RuntimeApi  # noqa: E402
 
@@ -101,9 +101,11 @@ def under_share(emulator, config_file, share, kind, seed, key):
         runtime.close()
 
 
-def artifact(path, size_mib, tag):
+def artifact(path, size_mib, tag, registry):
     """A build artifact: imagedefinitions.json first (so that reading it takes its own ranged GET), then a
-    source tree of size_mib (incompressible, stored)."""
+    source tree of size_mib (incompressible, stored). Its image is pushed to the emulator's ECR first, as a
+    build does (our function looks it up: verifyImages is on by default; the peer does not)."""
+    registry.push(f"{REPO}:{tag}")
     with zipfile.ZipFile(path, "w") as z:
         z.writestr("imagedefinitions.json", image_definitions([("web", f"{REPO}:{tag}")]), compress_type=zipfile.ZIP_DEFLATED)
         remaining = size_mib << 20
@@ -166,6 +168,7 @@ def several(emulator, s3, ecs, work, config_file, runs):
     """Ten services released by one action against one: no-wait wall time (same process, alternating), on
     loopback as is and with a round trip added to every emulator answer; then the AWS calls of each
     continuation look while ten are followed."""
+    registry = Registry(emulator)
     services = [f"many-{i}" for i in range(10)]
     for service in services:
         ecs.seed("bench-many", service, [("web", f"{REPO}:0000000")], looks=3)
@@ -175,7 +178,7 @@ def several(emulator, s3, ecs, work, config_file, runs):
     walls = {}
     try:
         for latency in LATENCIES_MS:
-            for service in ("ecs", "s3", "codepipeline"):
+            for service in ("ecs", "ecr", "s3", "codepipeline"):
                 if latency:
                     emulator.fault(f"{service}:*", "delay", times=-1, seconds=latency / 1000)
             walls[latency] = {"one": [], "ten": []}
@@ -183,7 +186,7 @@ def several(emulator, s3, ecs, work, config_file, runs):
                 for kind, user in (("one", {"cluster": "bench-many", "service": "one", "wait": False}),
                                    ("ten", {"cluster": "bench-many", "services": services, "wait": False})):
                     path = work / "many.zip"
-                    artifact(path, 1, f"m{latency}{kind}{i:04d}")
+                    artifact(path, 1, f"m{latency}{kind}{i:04d}", registry)
                     key = f"bench/many-{latency}-{kind}-{i}"
                     s3.upload_file(str(path), ARTIFACT_BUCKET, key)
                     job_id, event = file_job(emulator, job_data(json.dumps(user), [("BuildOutput", key)]))
@@ -200,7 +203,7 @@ def several(emulator, s3, ecs, work, config_file, runs):
         # Followed: every AWS call of each continuation job while the ten are in progress.
         user = json.dumps({"cluster": "bench-many", "services": services})
         path = work / "many.zip"
-        artifact(path, 1, "mfollow")
+        artifact(path, 1, "mfollow", registry)
         s3.upload_file(str(path), ARTIFACT_BUCKET, "bench/many-follow")
         token, looks = None, []
         for _ in range(20):
@@ -253,6 +256,7 @@ def main():
         s3 = emulator.client("s3")
         s3.create_bucket(Bucket=ARTIFACT_BUCKET)
         ecs = Ecs(emulator)
+        registry = Registry(emulator)
         print(f"cold init: {args.runs} runs each, alternating", flush=True)
         colds = {"rust": [], "python": []}
         for _ in range(args.runs):
@@ -266,7 +270,7 @@ def main():
         for kind in ("rust", "python"):
             for i in range(args.runs + 1):
                 small = work / "small.zip"
-                artifact(small, 1, f"{kind[:2]}{i:05d}")
+                artifact(small, 1, f"{kind[:2]}{i:05d}", registry)
                 s3.upload_file(str(small), ARTIFACT_BUCKET, f"bench/small-{kind}-{i}")
         for kind in ("rust", "python"):
             cluster, service = f"bench-{kind}", f"web-{kind}"
@@ -304,7 +308,7 @@ def main():
             repeats = max(3, args.runs // 5)
             for r in range(repeats):  # a new image per deploy, as above
                 path = work / f"artifact-{size}.zip"
-                artifact(path, size, f"{size:04d}{r:03d}")
+                artifact(path, size, f"{size:04d}{r:03d}", registry)
                 s3.upload_file(str(path), ARTIFACT_BUCKET, f"bench/{size}-{r}")
                 path.unlink()
             results["emulator"][f"range_{size}"] = median(timed_range_get(s3, f"bench/{size}-0") for _ in range(5))
@@ -346,7 +350,7 @@ def lambda_shares(emulator, s3, ecs, config_file, work, runs):
     if why_not:
         print(f"Lambda CPU shares: not measured ({why_not})", flush=True)
         return {"skipped": why_not}
-    shares = {}
+    shares, registry = {}, Registry(emulator)
     for memory_mb in SHARES_MB:
         with CpuShare(memory_mb) as share:
             print(f"under {memory_mb} MB of Lambda CPU ({fraction(memory_mb):.1%} of a core: {share.how}), {runs} runs each", flush=True)
@@ -357,7 +361,7 @@ def lambda_shares(emulator, s3, ecs, config_file, work, runs):
                 inits, durations, billed = [], [], []
                 for i in range(runs):
                     path = work / "share.zip"
-                    artifact(path, 1, f"s{memory_mb}{kind[:1]}{i:03d}")
+                    artifact(path, 1, f"s{memory_mb}{kind[:1]}{i:03d}", registry)
                     key = f"bench/share-{memory_mb}-{kind}-{i}"
                     s3.upload_file(str(path), ARTIFACT_BUCKET, key)
                     init, duration = under_share(emulator, config_file, share, kind, (cluster, service), key)
@@ -442,7 +446,7 @@ def render(r, sizes, runs):
         ("cold init (process start → first `next`)", f"{rust['cold_ms']:.1f} ms", f"{py['cold_ms']:.1f} ms", f"{py['cold_ms'] / rust['cold_ms']:.0f}× faster"),
         ("warm no-wait deploy, wall time", f"{rust['warm_ms']:.1f} ms", f"{py['warm_ms']:.1f} ms", f"{py['warm_ms'] / rust['warm_ms']:.1f}× faster"),
         ("warm no-wait deploy, AWS calls", f"{rust['calls']:.0f}", f"{py['calls']:.0f}",
-         "ours: 2 ListTaskDefinitions keep one revision per job under concurrent deliveries"),
+         "ours: 2 ListTaskDefinitions keep one revision per job under concurrent deliveries; 1 ECR DescribeImages looks the new image up first (verifyImages)"),
         ("rolling deploy followed to its end (3 scale-up steps): AWS calls in all", f"{rust['follow_total']}", f"{py['follow_total']}",
          "ours: deploy job + one job per look; the peer waits inside one invocation (services-stable waiter)"),
         ("ECS calls per look while the deployment is in progress", f"{median(rust['follow_looks']):.0f} (DescribeServiceDeployments)",
@@ -474,7 +478,7 @@ with boto3's services-stable waiter (1 s apart here) as aws-actions/amazon-ecs-d
 This function alone (the peer deploys one service per action). One warm process, alternating: a no-wait
 release of a new image to one service, and to ten services (`services`, all in one cluster), first on
 loopback as is, then with {LATENCIES_MS[1]} ms added to every emulator answer (a same-region round trip; the emulator's
-`delay` fault on every ECS, S3 and CodePipeline call, served by its threads in parallel). Medians of {runs}
+`delay` fault on every ECS, ECR, S3 and CodePipeline call, served by its threads in parallel). Medians of {runs}
 runs each.
 
 | condition | one service | ten services | ten ÷ one |
@@ -485,7 +489,7 @@ AWS calls per continuation look while the ten are followed (DescribeServiceDeplo
 report): {r['several']['looks']} (the last look is the final one).
 
 On loopback as is, the emulator itself is the limit: it answers on 2 cores, in Python, so ten services'
-concurrent calls (about 60 against 9 for one service: each service has its own family here, so ten
+concurrent calls (about 60 against {rust['calls']:.0f} for one service: each service has its own family here, so ten
 registrations, each with ListTaskDefinitions before and after) are served largely one after another. With a
 round trip added to every answer, as every call to AWS has, the calls of each step overlap and ten services
 take little longer than one.

@@ -69,7 +69,6 @@ async fn check(clients: &Clients, image: &str) -> Result<ImageCheck, Error> {
         .image_ids(id)
         .send()
         .await;
-    let resource = || format!("ECR repository {}", reference.repository_arn());
     match answer {
         Ok(out) => match out.image_details().iter().find_map(|d| d.image_digest()) {
             Some(digest) => Ok(ImageCheck::Found { image: image.to_owned(), digest: digest.to_owned() }),
@@ -84,20 +83,21 @@ async fn check(clients: &Clients, image: &str) -> Result<ImageCheck, Error> {
                     reference.repository, reference.account, reference.region
                 ),
             }),
-            _ => Err(aws("DescribeImages", resource())(e)),
+            _ => Err(aws("DescribeImages", resource(&reference))(e)),
         },
     }
 }
 
+/// How errors name the repository (the ARN an IAM policy would grant).
+fn resource(reference: &EcrImage<'_>) -> String {
+    format!("ECR repository {}", reference.repository_arn())
+}
+
 /// The image is not in its repository: say so, with the tags that are there.
 async fn missing(ecr: &aws_sdk_ecr::Client, image: &str, reference: &EcrImage<'_>) -> Error {
-    let what = match reference.id {
-        EcrId::Tag(tag) => format!("tag \"{tag}\""),
-        EcrId::Digest(digest) => format!("digest {digest}"),
-    };
-    let wanted = match reference.id {
-        EcrId::Tag(tag) => Some(tag),
-        EcrId::Digest(_) => None,
+    let (what, wanted) = match reference.id {
+        EcrId::Tag(tag) => (format!("tag \"{tag}\""), Some(tag)),
+        EcrId::Digest(digest) => (format!("digest {digest}"), None),
     };
     let mut problem = format!(
         "{what} is not in repository \"{}\" (registry {}, {})",
@@ -145,7 +145,7 @@ async fn tags(ecr: &aws_sdk_ecr::Client, reference: &EcrImage<'_>) -> Result<Vec
             .set_next_token(next.take())
             .send()
             .await
-            .map_err(aws("DescribeImages", format!("ECR repository {}", reference.repository_arn())))?;
+            .map_err(aws("DescribeImages", resource(reference)))?;
         for detail in page.image_details() {
             for tag in detail.image_tags() {
                 found.push(Tagged { tag: tag.clone(), pushed: detail.image_pushed_at().copied() });

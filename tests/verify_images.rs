@@ -200,3 +200,41 @@ async fn an_image_the_service_already_runs_is_not_looked_up() {
     assert!(sent.ecr_lookups().is_empty());
     assert!(summary(&sent).contains("the service already runs these images"));
 }
+
+#[tokio::test]
+async fn the_repository_s_tags_are_read_page_by_page() {
+    use aws_sdk_ecr::operation::describe_images::DescribeImagesOutput;
+    use aws_sdk_ecr::types::ImageDetail;
+    let page = |tag: &str, pushed: i64, next: Option<&str>| {
+        DescribeImagesOutput::builder()
+            .image_details(
+                ImageDetail::builder()
+                    .image_tags(tag)
+                    .image_digest("sha256:00")
+                    .image_pushed_at(aws_smithy_types::DateTime::from_secs(pushed))
+                    .build(),
+            )
+            .set_next_token(next.map(str::to_owned))
+            .build()
+    };
+    let (first, second) = (page("2222222", 1_700_000_000, Some("page-2")), page("2222223", 1_700_000_600, None));
+    // The second page only for the token the first one gave.
+    let listing = mock!(aws_sdk_ecr::Client::describe_images)
+        .match_requests(|r| r.image_ids().is_empty())
+        .then_compute_output(move |r| match r.next_token() {
+            Some("page-2") => second.clone(),
+            _ => first.clone(),
+        });
+    let world = World {
+        overrides: vec![Op::Ecr(listing)],
+        ..world_deploying(&[("web", "123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222224")])
+    };
+    let (handler, sent) = world.handler();
+    handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
+    let (_, message) = sent.only_failure();
+    // Both pages' tags, newest first.
+    assert!(
+        message.contains("the closest tags, most recent first: \"2222223\" (pushed 2023-11-14T22:23:20Z), \"2222222\""),
+        "{message}"
+    );
+}
