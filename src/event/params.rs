@@ -882,6 +882,31 @@ mod tests {
     }
 
     #[test]
+    fn verify_images_is_on_unless_turned_off_and_only_for_a_release_from_the_artifact() {
+        assert!(parse(Some(r#"{"cluster":"c","service":"s"}"#)).unwrap().verify_images);
+        assert!(!parse(Some(r#"{"cluster":"c","service":"s","verifyImages":false}"#)).unwrap().verify_images);
+        let with_deploy_file = with_deploy_file(
+            Some(r#"{"cluster":"c","service":"s","deployFile":"d.json"}"#),
+            "d.json",
+            br#"{"verifyImages":false}"#,
+        );
+        assert!(!with_deploy_file.unwrap().verify_images);
+        assert!(
+            err(r#"{"cluster":"c","service":"s","verifyImages":"no"}"#)
+                .contains("\"verifyImages\" must be true or false")
+        );
+        assert!(err(r#"{"cluster":"c","service":"s","verifyImage":false}"#).contains("did you mean \"verifyImages\"?"));
+        assert!(
+            err(r#"{"cluster":"c","service":"s","taskDefinition":"web:3","verifyImages":false}"#)
+                .contains("a promotion")
+        );
+        assert!(
+            err(r#"{"action":"rollback","cluster":"c","service":"s","verifyImages":true}"#)
+                .contains("only with deploy")
+        );
+    }
+
+    #[test]
     fn services_resolve_to_targets() {
         let p = ok(
             r#"{"cluster":"prod","services":["web","arn:aws:ecs:us-east-1:1:service/batch/jobs",{"cluster":"edge","service":"proxy"},{"service":"worker"}],"atomic":true}"#,
