@@ -97,6 +97,21 @@ impl Overrides {
         Ok(out)
     }
 
+    /// The part of a release's overrides that goes to `td` when one release goes to several services: the
+    /// container overrides of the containers `td` has (task-level keys are refused with several services).
+    pub fn for_containers_of(&self, td: &TaskDefinition) -> Self {
+        let names: Vec<&str> = td.container_definitions().iter().filter_map(|c| c.name()).collect();
+        Self {
+            containers: self
+                .containers
+                .iter()
+                .filter(|(name, _)| names.contains(&name.as_str()))
+                .map(|(name, o)| (name.clone(), o.clone()))
+                .collect(),
+            ..self.clone()
+        }
+    }
+
     /// Checks the overrides against the task definition they apply to: containers exist, and a Fargate task's
     /// cpu and memory form a pair Fargate accepts.
     pub fn check(&self, base: &TaskDefinition) -> Result<(), OverrideError> {
@@ -591,5 +606,22 @@ mod tests {
         ] {
             assert_eq!(fargate_accepts(cpu, memory), ok, "{cpu}/{memory}");
         }
+    }
+
+    #[test]
+    fn each_service_gets_the_overrides_of_the_containers_it_has() {
+        let overrides =
+            parse(json!({"containers": {"web": {"environment": {"A": "1"}}, "worker": {"command": ["run"]}}})).unwrap();
+        let td = |names: &[&str]| {
+            TaskDefinition::builder()
+                .set_container_definitions(Some(
+                    names.iter().map(|n| ContainerDefinition::builder().name(*n).build()).collect(),
+                ))
+                .build()
+        };
+        let keys = |o: &Overrides| o.containers.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(keys(&overrides.for_containers_of(&td(&["web", "log-router"]))), ["web"]);
+        assert_eq!(keys(&overrides.for_containers_of(&td(&["web", "worker"]))), ["web", "worker"]);
+        assert!(overrides.for_containers_of(&td(&["cron"])).is_empty());
     }
 }

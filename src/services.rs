@@ -26,6 +26,7 @@ use crate::event::params::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES, Service
 use crate::event::{Job, Params};
 use crate::guard::Guard;
 use crate::images::ImageUpdate;
+use crate::overrides::{OverrideError, Overrides};
 use crate::report::{Outcome, Progress, Success};
 use crate::taskdef::{self, Plan};
 use crate::text::{arn_prefix, clip, short_arn, variable_name};
@@ -60,7 +61,7 @@ pub async fn deploy(
     distinct.dedup();
     checkpoint.step(format!("describing {} task definitions", distinct.len()));
     let bases = all(distinct.iter().map(|arn| ecs::describe_task_definition(ecs, arn))).await?;
-    let plans = plan(&targets, &running, &distinct, &bases, &updates)?;
+    let plans = plan(&targets, &running, &distinct, &bases, &updates, &params.overrides)?;
     let mut new_images: Vec<String> = plans.iter().flat_map(Plan::new_images).collect();
     new_images.sort();
     new_images.dedup();
@@ -161,6 +162,9 @@ pub async fn deploy(
             Some(_) => format!("{}: {} → {}", target.service, short_arn(&running[i]), short_arn(&registered[fam])),
             None => format!("{}: already runs {} (nothing to deploy)", target.service, short_arn(&running[i])),
         });
+        if sd.is_some() {
+            lines.extend(plans[fam].overrides.describe().into_iter().map(|l| format!("  {l}")));
+        }
     }
     lines.extend(verified);
     info!(services = targets.len(), "services updated");
@@ -176,14 +180,16 @@ pub async fn deploy(
     Ok(Outcome::InProgress(Progress { token: token.encode()?, summary, percent: 0, external_id: None }))
 }
 
-/// One plan per distinct running revision: the images of the file whose containers it has. Every image must
-/// go to some service, and every service must get some image.
+/// One plan per distinct running revision: the images of the file whose containers it has, and the container
+/// overrides of those containers. Every image and every container override must go to some service, and every
+/// service must get some image.
 fn plan(
     targets: &[ServiceTarget],
     running: &[String],
     distinct: &[String],
     bases: &[ecs::Described],
     updates: &[ImageUpdate],
+    overrides: &Overrides,
 ) -> Result<Vec<Plan>, Error> {
     let names = |b: &ecs::Described| -> Vec<String> {
         b.td.container_definitions().iter().filter_map(|c| c.name()).map(str::to_owned).collect()
@@ -212,10 +218,21 @@ fn plan(
             listing()
         )));
     }
+    if let Some(name) = overrides.containers.keys().find(|n| !bases.iter().any(|b| names(b).contains(n))) {
+        return Err(Error::Params(
+            OverrideError {
+                path: format!("containers.{name}"),
+                problem: format!("names no container of the services' task definitions; they are: {}", listing()),
+            }
+            .into(),
+        ));
+    }
     let mut plans = Vec::new();
     for base in bases {
         let mine: Vec<ImageUpdate> = updates.iter().filter(|u| names(base).contains(&u.container)).cloned().collect();
-        plans.push(taskdef::plan(&base.td, &mine)?);
+        let overrides = overrides.for_containers_of(&base.td);
+        overrides.check(&base.td).map_err(|e| Error::Params(e.into()))?;
+        plans.push(Plan { overrides, ..taskdef::plan(&base.td, &mine)? });
     }
     for (target, r) in targets.iter().zip(running) {
         let plan = &plans[distinct.iter().position(|d| d == r).unwrap_or(0)];
@@ -713,20 +730,47 @@ mod tests {
         let running = ["arn:td/web:1".to_owned(), "arn:td/worker:4".to_owned(), "arn:td/worker:4".to_owned()];
         let distinct = ["arn:td/web:1".to_owned(), "arn:td/worker:4".to_owned()];
         let bases = [described("web", &["web", "envoy"]), described("worker", &["worker"])];
-        let plans = plan(&targets, &running, &distinct, &bases, &[update("web"), update("worker")]).unwrap();
+        let none = Overrides::default();
+        let plans = plan(&targets, &running, &distinct, &bases, &[update("web"), update("worker")], &none).unwrap();
         assert_eq!(plans.len(), 2, "one plan (one revision) per distinct running revision");
         assert_eq!(plans[0].changes.iter().map(|c| c.container.as_str()).collect::<Vec<_>>(), ["web"]);
         assert_eq!(plans[1].changes.iter().map(|c| c.container.as_str()).collect::<Vec<_>>(), ["worker"]);
 
-        let unused = plan(&targets, &running, &distinct, &bases, &[update("web"), update("worker"), update("gpu")]);
+        let all = [update("web"), update("worker"), update("gpu")];
+        let unused = plan(&targets, &running, &distinct, &bases, &all, &none);
         let message = unused.unwrap_err().to_string();
         assert!(message.contains("container(s) gpu that no service's task definition has"), "{message}");
         assert!(
             message.contains("web (web:1): web, envoy; worker (worker:4): worker; cron (worker:4): worker"),
             "{message}"
         );
-        let starved = plan(&targets, &running, &distinct, &bases, &[update("web")]).unwrap_err().to_string();
+        let starved = plan(&targets, &running, &distinct, &bases, &[update("web")], &none).unwrap_err().to_string();
         assert!(starved.starts_with("service worker gets no image"), "{starved}");
+    }
+
+    #[test]
+    fn container_overrides_go_to_the_services_that_have_the_containers() {
+        let targets = [target("prod", "web"), target("prod", "worker")];
+        let running = ["arn:td/web:1".to_owned(), "arn:td/worker:4".to_owned()];
+        let bases = [described("web", &["web", "envoy"]), described("worker", &["worker", "envoy"])];
+        let updates = [update("web"), update("worker")];
+        let overrides = |v: serde_json::Value| Overrides::parse(v.as_object().unwrap()).unwrap();
+        let envoy = overrides(serde_json::json!({"containers": {"envoy": {"environment": {"LOG": "debug"}},
+                                                                 "worker": {"command": ["run", "--fast"]}}}));
+        let plans = plan(&targets, &running, &running, &bases, &updates, &envoy).unwrap();
+        let keys = |p: &Plan| p.overrides.containers.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(
+            (keys(&plans[0]), keys(&plans[1])),
+            (vec!["envoy".to_owned()], vec!["envoy".to_owned(), "worker".to_owned()])
+        );
+
+        let typo = overrides(serde_json::json!({"containers": {"wrker": {"command": ["run"]}}}));
+        let message = plan(&targets, &running, &running, &bases, &updates, &typo).unwrap_err().to_string();
+        assert!(
+            message.contains("\"containers.wrker\" names no container of the services' task definitions"),
+            "{message}"
+        );
+        assert!(message.contains("worker (worker:4): worker, envoy"), "{message}");
     }
 
     #[test]

@@ -432,14 +432,16 @@ impl Fields<'_> {
                 "cannot be set with \"taskDefinition\": a promotion deploys one revision to one service",
             ));
         }
-        if let Some(key) =
-            ["containers", "cpu", "memory", "taskRoleArn", "executionRoleArn", "keepRevisions", "taskDefinitionFile"]
-                .into_iter()
-                .find(|k| self.0.contains_key(*k))
+        if let Some(key) = ["cpu", "memory", "taskRoleArn", "executionRoleArn", "keepRevisions", "taskDefinitionFile"]
+            .into_iter()
+            .find(|k| self.0.contains_key(*k))
         {
             return Err(invalid(
                 KEY,
-                format!("cannot be set with \"{key}\" yet: overrides go to one service per action"),
+                format!(
+                    "cannot be set with \"{key}\" yet: a task's size, roles, revision clean-up and task definition file \
+                     go to one service per action (\"containers\" overrides apply by container name to every service)"
+                ),
             ));
         }
         if self.0.get("wait").and_then(Value::as_str) == Some("paused") {
@@ -951,10 +953,18 @@ mod tests {
                 "a promotion deploys one revision",
             ),
             (r#"{"cluster":"p","services":["w"],"wait":"paused"}"#.to_owned(), "a pause is one service's"),
+            (r#"{"cluster":"p","services":["w"],"cpu":"256"}"#.to_owned(), "cannot be set with \"cpu\" yet"),
+            (
+                r#"{"cluster":"p","services":["w"],"keepRevisions":3}"#.to_owned(),
+                "cannot be set with \"keepRevisions\" yet",
+            ),
         ] {
             let message = err(&raw);
             assert!(message.contains(expected), "{raw}: {message}");
         }
+        // Container overrides go by container name to every service that has the container.
+        let p = parse(Some(r#"{"cluster":"p","services":["a","b"],"containers":{"web":{"environment":{"K":"v"}}}}"#));
+        assert_eq!(p.unwrap().overrides.containers.len(), 1);
         let user = r#"{"cluster":"p","services":["a","b"],"deployFile":"d.json"}"#;
         let refused = with_deploy_file(Some(user), "d.json", br#"{"services":["c"]}"#).unwrap_err().to_string();
         assert!(refused.contains("sets \"services\", which only UserParameters may set"), "{refused}");

@@ -139,3 +139,24 @@ def test_ten_services_with_64_character_names_fit_the_token(stack, emulator, pip
     assert run.status == "Succeeded", run.failure
     assert tokens and max(len(t) for t in tokens) <= 2048, max(len(t) for t in tokens)
     assert json.loads(tokens[0])["v"] == 3
+
+
+def test_container_overrides_go_to_every_service_that_has_the_container(stack, emulator, pipeline, ecs, names):
+    web, worker = svc(names, "web"), svc(names, "worker")
+    artifacts = release(ecs, pipeline, names, {web: ["web"], worker: ["worker"]})
+    value = "value-of-FEATURE-must-stay-out-of-the-summary"
+    user = {"cluster": names["cluster"], "services": [web, worker], "wait": False,
+            "containers": {"web": {"environment": {"FEATURE": value}}, "worker": {"command": ["run", "--fast"]}}}
+
+    run = pipeline.run(user, artifacts=artifacts)
+
+    assert run.status == "Succeeded", run.failure
+    web_td = ecs.task_definition(ecs.service(names["cluster"], web)["taskDefinition"])["taskDefinition"]
+    worker_td = ecs.task_definition(ecs.service(names["cluster"], worker)["taskDefinition"])["taskDefinition"]
+    assert web_td["containerDefinitions"][0]["environment"] == [{"name": "FEATURE", "value": value}]
+    assert "command" not in web_td["containerDefinitions"][0]
+    assert worker_td["containerDefinitions"][0]["command"] == ["run", "--fast"]
+    assert "environment" not in worker_td["containerDefinitions"][0] or not worker_td["containerDefinitions"][0]["environment"]
+    summary = run.report["executionDetails"]["summary"]
+    assert "override containers.web.environment: +FEATURE" in summary and value not in summary, summary
+    assert "override containers.worker.command (replaced)" in summary, summary
