@@ -203,7 +203,8 @@ impl Error {
             ),
             Self::ImageNotInEcr { .. } => Some(
                 "push the image (did the build's docker push run, to this repository and with this tag?) or correct \
-                 the image file; \"verifyImages\": false deploys without this check"
+                 the image file; \"verifyImages\": false deploys without this check (needed for an image served \
+                 through an ECR pull-through cache rule, which is in ECR only after its first pull)"
                     .into(),
             ),
             Self::UnknownContainers { .. } => {
