@@ -57,19 +57,12 @@ pub async fn run(
     };
     let mut plan = Plan { overrides: params.overrides.clone(), ..taskdef::plan(&base.td, &updates)? };
     plan.overrides.check(&base.td).map_err(|e| Error::Params(e.into()))?;
-    // Images carried over unchanged were deployed before; the ones this deploy sets must be allowed, and are
-    // looked up in ECR. A task definition file's images are all new.
+    // A task definition file's images are all new; otherwise the ones that differ from what runs.
     let new_images = match &file {
         Some((name, _)) => check_file_images(name, &base, &plan, &params.file_name)?,
         None => plan.new_images(),
     };
-    for image in &new_images {
-        guard.check_image(image)?;
-    }
-    if params.verify_images && !new_images.is_empty() {
-        checkpoint.step(format!("looking up {} in ECR", images_phrase(new_images.len())));
-    }
-    plan.verified = ecr::verify(clients, new_images, params.verify_images).await?;
+    plan.verified = check_new_images(clients, guard, params, checkpoint, new_images).await?;
     if params.dry_run {
         return Ok(Outcome::Succeeded(dry_run(&service, &running, &base, &plan, params)));
     }
@@ -466,9 +459,25 @@ fn check_file_images(name: &str, base: &ecs::Described, plan: &Plan, image_file:
     Ok(images)
 }
 
-/// "1 image", "3 images".
-pub(crate) fn images_phrase(n: usize) -> String {
-    if n == 1 { "1 image".to_owned() } else { format!("{n} images") }
+/// The images a release sets (images carried over unchanged were deployed before): each must be allowed, and
+/// is looked up in ECR unless `verifyImages` is false.
+pub(crate) async fn check_new_images(
+    clients: &Clients,
+    guard: &Guard,
+    params: &Params,
+    checkpoint: &Checkpoint,
+    mut images: Vec<String>,
+) -> Result<Vec<ecr::ImageCheck>, Error> {
+    images.sort();
+    images.dedup();
+    for image in &images {
+        guard.check_image(image)?;
+    }
+    if params.verify_images && !images.is_empty() {
+        let count = if images.len() == 1 { "1 image".to_owned() } else { format!("{} images", images.len()) };
+        checkpoint.step(format!("looking up {count} in ECR"));
+    }
+    ecr::verify(clients, images, params.verify_images).await
 }
 
 /// `dryRun`: what a deploy would do, with the task definition diff; nothing registered, updated or tagged.

@@ -62,16 +62,8 @@ pub async fn deploy(
     checkpoint.step(format!("describing {} task definitions", distinct.len()));
     let bases = all(distinct.iter().map(|arn| ecs::describe_task_definition(ecs, arn))).await?;
     let plans = plan(&targets, &running, &distinct, &bases, &updates, &params.overrides)?;
-    let mut new_images: Vec<String> = plans.iter().flat_map(Plan::new_images).collect();
-    new_images.sort();
-    new_images.dedup();
-    for image in &new_images {
-        guard.check_image(image)?;
-    }
-    if params.verify_images && !new_images.is_empty() {
-        checkpoint.step(format!("looking up {} in ECR", deploy::images_phrase(new_images.len())));
-    }
-    let verified = ecr::describe(&ecr::verify(clients, new_images, params.verify_images).await?);
+    let new_images = plans.iter().flat_map(Plan::new_images).collect();
+    let verified = ecr::describe(&deploy::check_new_images(clients, guard, params, checkpoint, new_images).await?);
     let families: Vec<String> = bases.iter().map(|b| b.td.family().unwrap_or_default().to_owned()).collect();
     check_token_fits(&services, &targets, &families)?;
 
