@@ -143,15 +143,16 @@ async fn a_circuit_breaker_rollback_fails_with_the_reasons() {
     handler.handle(continuation(JOBS[0], &token(600).encode().unwrap())).await.unwrap();
     let (failure_type, message) = sent.only_failure();
     assert_eq!(failure_type, "JobFailed");
-    for words in [
-        "ECS marked deployment ecs-svc/2000000000000000002 of web:8 FAILED: ECS deployment circuit breaker: tasks failed to start. (3 tasks failed)",
-        "The service now runs web:7.",
-        "- 2 tasks (EssentialContainerExited): Essential container in task exited; container web: exit code 137, OutOfMemoryError: Container killed due to memory usage (tasks aaaa1111, bbbb2222)",
-        "deployment failed: tasks failed to start.",
-        "rolling back to deployment ecs-svc/3000000000000000003",
-    ] {
-        assert!(message.contains(words), "{message}\nlacks {words:?}");
-    }
+    assert_says(
+        &message,
+        &[
+            "ECS marked deployment ecs-svc/2000000000000000002 of web:8 FAILED: ECS deployment circuit breaker: tasks failed to start. (3 tasks failed)",
+            "The service now runs web:7.",
+            "- 2 tasks (EssentialContainerExited): Essential container in task exited; container web: exit code 137, OutOfMemoryError: Container killed due to memory usage (tasks aaaa1111, bbbb2222)",
+            "deployment failed: tasks failed to start.",
+            "rolling back to deployment ecs-svc/3000000000000000003",
+        ],
+    );
     assert!(!message.contains("steady state"), "events from before the deployment are left out: {message}");
     assert!(message.find("circuit breaker").unwrap() < message.find("aaaa1111").unwrap(), "the reason comes first");
     assert_eq!(Instant::now(), started);

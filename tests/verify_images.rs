@@ -93,16 +93,17 @@ async fn a_missing_tag_is_refused_before_anything_changes_naming_the_closest_tag
     handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
     let (kind, message) = sent.only_failure();
     assert_eq!(kind, "ConfigurationError");
-    for expected in [
-        "image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222223 was not found in ECR",
-        "tag \"2222223\" is not in repository \"web\" (registry 123456789012, us-east-1)",
-        // Both one character off, newest first; 1111111 is not close.
-        "the closest tags, most recent first: \"2222222\" (pushed 2023-11-14T22:23:20Z), \"2222221\" (pushed 2023-11-14T22:18:20Z)",
-        "Fix: push the image",
-        "\"verifyImages\": false",
-    ] {
-        assert!(message.contains(expected), "{expected:?} not in {message}");
-    }
+    assert_says(
+        &message,
+        &[
+            "image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222223 was not found in ECR",
+            "tag \"2222223\" is not in repository \"web\" (registry 123456789012, us-east-1)",
+            // Both one character off, newest first; 1111111 is not close.
+            "the closest tags, most recent first: \"2222222\" (pushed 2023-11-14T22:23:20Z), \"2222221\" (pushed 2023-11-14T22:18:20Z)",
+            "Fix: push the image",
+            "\"verifyImages\": false",
+        ],
+    );
     assert!(!message.contains("1111111"), "{message}");
     assert!(sent.registered().is_empty() && sent.updated().is_empty());
     // One lookup of the image, one listing of the repository's tags.
@@ -148,15 +149,16 @@ async fn access_denied_is_a_permission_error_with_the_fix() {
     handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
     let (kind, message) = sent.only_failure();
     assert_eq!(kind, "PermissionError");
-    for expected in [
-        "DescribeImages for ECR repository arn:aws:ecr:us-east-1:123456789012:repository/web failed",
-        "AccessDeniedException",
-        "allow the function's role ecr:DescribeImages on this repository",
-        "Sid VerifyImages",
-        "or set \"verifyImages\": false",
-    ] {
-        assert!(message.contains(expected), "{expected:?} not in {message}");
-    }
+    assert_says(
+        &message,
+        &[
+            "DescribeImages for ECR repository arn:aws:ecr:us-east-1:123456789012:repository/web failed",
+            "AccessDeniedException",
+            "allow the function's role ecr:DescribeImages on this repository",
+            "Sid VerifyImages",
+            "or set \"verifyImages\": false",
+        ],
+    );
     assert!(sent.registered().is_empty());
 }
 

@@ -2,7 +2,9 @@
 //! request building is exercised and what we sent can be asserted.
 #![allow(dead_code)]
 
+use std::fmt;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -70,6 +72,13 @@ pub const OLD_DIGEST: &str = "sha256:1111111111111111111111111111111111111111111
 pub fn sample_event(name: &str) -> Value {
     let path = format!("{}/events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("sample event JSON")
+}
+
+/// Asserts that `text` says every one of `parts`, naming the first it lacks.
+pub fn assert_says(text: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(text.contains(part), "{text:?} lacks {part:?}");
+    }
 }
 
 /// `events/deploy.json` with other UserParameters.
@@ -225,19 +234,63 @@ impl Sent {
     }
 }
 
-/// Records which access key id signed each request (from the SigV4 Authorization header).
-#[derive(Debug, Default, Clone)]
-pub struct Signers(pub Arc<Mutex<Vec<String>>>);
+/// Records one thing of each request a client sends, as `P` reads it.
+#[derive(Debug)]
+pub struct Recorded<P>(pub Arc<Mutex<Vec<String>>>, PhantomData<P>);
 
-impl Signers {
+/// The access key id that signed a request (from the SigV4 Authorization header).
+pub type Signers = Recorded<Signer>;
+/// The host a request went to.
+pub type Hosts = Recorded<Host>;
+
+/// What a [`Recorded`] reads from a request.
+pub trait Part: Send + Sync + fmt::Debug + 'static {
+    const NAME: &'static str;
+    fn read(request: &HttpRequest) -> String;
+}
+
+#[derive(Debug)]
+pub struct Signer;
+#[derive(Debug)]
+pub struct Host;
+
+impl Part for Signer {
+    const NAME: &'static str = "Signers";
+    fn read(request: &HttpRequest) -> String {
+        let auth = request.headers().get("authorization").unwrap_or("unsigned");
+        auth.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or("unsigned").to_owned()
+    }
+}
+
+impl Part for Host {
+    const NAME: &'static str = "Hosts";
+    fn read(request: &HttpRequest) -> String {
+        let uri = request.uri();
+        uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(uri).to_owned()
+    }
+}
+
+impl<P> Default for Recorded<P> {
+    fn default() -> Self {
+        Self(Arc::default(), PhantomData)
+    }
+}
+
+impl<P> Clone for Recorded<P> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone(), PhantomData)
+    }
+}
+
+impl<P> Recorded<P> {
     pub fn all(&self) -> Vec<String> {
         self.0.lock().unwrap().clone()
     }
 }
 
-impl Intercept for Signers {
+impl<P: Part> Intercept for Recorded<P> {
     fn name(&self) -> &'static str {
-        "Signers"
+        P::NAME
     }
 
     fn read_before_transmit(
@@ -246,37 +299,7 @@ impl Intercept for Signers {
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let auth = context.request().headers().get("authorization").unwrap_or("unsigned");
-        let key = auth.split("Credential=").nth(1).and_then(|c| c.split('/').next()).unwrap_or("unsigned");
-        self.0.lock().unwrap().push(key.to_owned());
-        Ok(())
-    }
-}
-
-/// Records the host each request went to.
-#[derive(Debug, Default, Clone)]
-pub struct Hosts(pub Arc<Mutex<Vec<String>>>);
-
-impl Hosts {
-    pub fn all(&self) -> Vec<String> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-impl Intercept for Hosts {
-    fn name(&self) -> &'static str {
-        "Hosts"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        let uri = context.request().uri();
-        let host = uri.split("://").nth(1).and_then(|rest| rest.split('/').next()).unwrap_or(uri);
-        self.0.lock().unwrap().push(host.to_owned());
+        self.0.lock().unwrap().push(P::read(context.request()));
         Ok(())
     }
 }
