@@ -164,11 +164,10 @@ def followed(emulator, runtime, ecs_seed, key):
     return total, looks, last, polls
 
 
-def several(emulator, s3, ecs, work, config_file, runs):
+def several(emulator, s3, ecs, registry, work, config_file, runs):
     """Ten services released by one action against one: no-wait wall time (same process, alternating), on
     loopback as is and with a round trip added to every emulator answer; then the AWS calls of each
     continuation look while ten are followed."""
-    registry = Registry(emulator)
     services = [f"many-{i}" for i in range(10)]
     for service in services:
         ecs.seed("bench-many", service, [("web", f"{REPO}:0000000")], looks=3)
@@ -333,8 +332,8 @@ def main():
             for r in range(repeats):
                 s3.delete_object(Bucket=ARTIFACT_BUCKET, Key=f"bench/{size}-{r}")
         print("ten services released by one action", flush=True)
-        results["several"] = several(emulator, s3, ecs, work, config_file, args.runs)
-        results["shares"] = lambda_shares(emulator, s3, ecs, config_file, work, max(5, args.runs // 3))
+        results["several"] = several(emulator, s3, ecs, registry, work, config_file, args.runs)
+        results["shares"] = lambda_shares(emulator, s3, ecs, registry, config_file, work, max(5, args.runs // 3))
     finally:
         emulator.stop()
     draw_chart(results, sizes)
@@ -344,13 +343,13 @@ def main():
     return 0
 
 
-def lambda_shares(emulator, s3, ecs, config_file, work, runs):
+def lambda_shares(emulator, s3, ecs, registry, config_file, work, runs):
     """Cold init, first invocation and billed duration under Lambda's CPU share for each of SHARES_MB."""
     why_not = cpu_share_unavailable()
     if why_not:
         print(f"Lambda CPU shares: not measured ({why_not})", flush=True)
         return {"skipped": why_not}
-    shares, registry = {}, Registry(emulator)
+    shares = {}
     for memory_mb in SHARES_MB:
         with CpuShare(memory_mb) as share:
             print(f"under {memory_mb} MB of Lambda CPU ({fraction(memory_mb):.1%} of a core: {share.how}), {runs} runs each", flush=True)

@@ -30,11 +30,9 @@ pub enum ImageCheck {
     Unchecked { image: String },
 }
 
-/// Looks every image up (each once, all at once) when `enabled` (`verifyImages`). The first image that is
-/// missing, or that cannot be looked up, ends the release before anything is registered.
-pub async fn verify(clients: &Clients, mut images: Vec<String>, enabled: bool) -> Result<Vec<ImageCheck>, Error> {
-    images.sort_unstable();
-    images.dedup();
+/// Looks every image of `images` (distinct) up, all at once, when `enabled` (`verifyImages`). The first image
+/// that is missing, or that cannot be looked up, ends the release before anything is registered.
+pub async fn verify(clients: &Clients, images: Vec<String>, enabled: bool) -> Result<Vec<ImageCheck>, Error> {
     if !enabled {
         return Ok(images.into_iter().map(|image| ImageCheck::Unchecked { image }).collect());
     }

@@ -40,13 +40,9 @@ impl Plan {
         self.changes.iter().any(|c| c.from.as_deref() != Some(c.to.as_str())) || !self.overrides.is_empty()
     }
 
-    /// The images this plan sets that the base revision does not run, each once.
+    /// The images this plan sets that the base revision does not run.
     pub fn new_images(&self) -> Vec<String> {
-        let mut images: Vec<String> =
-            self.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())).map(|c| c.to.clone()).collect();
-        images.sort();
-        images.dedup();
-        images
+        self.changes.iter().filter(|c| c.from.as_deref() != Some(c.to.as_str())).map(|c| c.to.clone()).collect()
     }
 
     /// Warnings for the execution summary: floating tags break "one commit → one image → one revision".

@@ -95,9 +95,9 @@ class EmulatorProcess:
                 return None
             raise
 
-    def client(self, service, key_id=FUNCTION_KEY_ID, secret=FUNCTION_SECRET):
+    def client(self, service, key_id=FUNCTION_KEY_ID, secret=FUNCTION_SECRET, region=REGION):
         return boto3.client(
-            service, endpoint_url=self.url, region_name=REGION, aws_access_key_id=key_id, aws_secret_access_key=secret,
+            service, endpoint_url=self.url, region_name=region, aws_access_key_id=key_id, aws_secret_access_key=secret,
             config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
         )
 
@@ -325,16 +325,16 @@ class Registry:
 
     def __init__(self, emulator):
         self.emulator = emulator
+        self.clients = {}  # region → ECR client
 
     def push(self, image):
         match = ECR_IMAGE.match(image)
         if not match:
             return False
         _account, region, repository, tag, digest = match.groups()
-        ecr = self.emulator.client("ecr")
-        if region != REGION:
-            ecr = boto3.client("ecr", endpoint_url=self.emulator.url, region_name=region, aws_access_key_id=FUNCTION_KEY_ID,
-                               aws_secret_access_key=FUNCTION_SECRET, config=Config(retries={"max_attempts": 1}))
+        if region not in self.clients:
+            self.clients[region] = self.emulator.client("ecr", region=region)
+        ecr = self.clients[region]
         try:
             ecr.create_repository(repositoryName=repository)
         except ecr.exceptions.RepositoryAlreadyExistsException:
@@ -387,6 +387,7 @@ class Pipeline:
         self.stack = stack
         self.emulator = stack.emulator
         self.s3 = stack.emulator.client("s3")
+        self.registry = Registry(stack.emulator)
         self.lambda_timeout = lambda_timeout
 
     def upload(self, key, archive, push=True):
@@ -394,7 +395,7 @@ class Pipeline:
         a build whose push failed or named another tag). Archives that are not zips are uploaded as they are."""
         if push:
             try:
-                Registry(self.emulator).push_referenced(archive)
+                self.registry.push_referenced(archive)
             except zipfile.BadZipFile:
                 pass  # not a zip (a bad-input test): nothing to push
         self.s3.put_object(Bucket=ARTIFACT_BUCKET, Key=key, Body=archive)

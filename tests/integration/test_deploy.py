@@ -4,7 +4,7 @@ import json
 
 from emulator.harness import (
     ROOT,
-    FUNCTION_KEY_ID, PIPELINE_KEY_ID, Registry, image_definitions, zip_bytes,
+    FUNCTION_KEY_ID, PIPELINE_KEY_ID, image_definitions, zip_bytes,
 )
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
@@ -97,7 +97,7 @@ def test_a_missing_ecr_tag_is_refused_before_any_change_in_under_a_second(stack,
     there, before RegisterTaskDefinition, and the whole first invocation takes under a second."""
     repository = f"{REPO}/{names['service']}"
     ecs.seed(names["cluster"], names["service"], [("web", f"{repository}:1111111")])
-    registry = Registry(emulator)
+    registry = pipeline.registry
     for tag in ("1111111", "3f2a9c1", "0a0a0a0"):
         registry.push(f"{repository}:{tag}")
     pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{repository}:3f2a9c2")])}),

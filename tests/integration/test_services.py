@@ -3,7 +3,7 @@
 import json
 import uuid
 
-from emulator.harness import Registry, image_definitions, zip_bytes
+from emulator.harness import image_definitions, zip_bytes
 
 REPO = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
 
@@ -29,7 +29,7 @@ def test_one_missing_image_stops_the_release_to_every_service_before_any_change(
     web, worker = svc(names, "web"), svc(names, "worker")
     for service, container in ((web, "web"), (worker, "worker")):
         ecs.seed(names["cluster"], service, [(container, f"{REPO}/{container}:1111111")])
-    Registry(emulator).push(f"{REPO}/web:2222222")  # the worker's image was never pushed
+    pipeline.registry.push(f"{REPO}/web:2222222")  # the worker's image was never pushed
     pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions(
         [("web", f"{REPO}/web:2222222"), ("worker", f"{REPO}/worker:{names['service'][-7:]}")])}), push=False)
     emulator.admin("POST", "reset-stats")
