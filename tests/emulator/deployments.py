@@ -58,6 +58,12 @@ def _rand(n, alphabet=string.ascii_letters + string.digits):
     return "".join(random.choice(alphabet) for _ in range(n))
 
 
+def _deployment_id(sd_id):
+    """The `ecs-svc/…` id of the deployment behind service deployment `sd_id` (derived, so that a replayed
+    service deployment has the same one)."""
+    return "ecs-svc/" + str(int(hashlib.sha256(sd_id.encode()).hexdigest(), 16) % 10**19).zfill(19)
+
+
 def _digest(image):
     if "@sha256:" in image:
         return "sha256:" + image.split("@sha256:", 1)[1]
@@ -69,6 +75,7 @@ class Model:
         self.lock = threading.RLock()
         self.services = {}  # service ARN → state
         self.scenarios = {}  # service name → scenario
+        self.ids = {}  # service name → the ids its next service deployments get (tests that replay recorded tokens)
         self.deployments = {}  # service deployment ARN → deployment
         self.revisions = {}  # service revision ARN → revision
         self.task_definitions = None  # set by the server: ARN → registered request
@@ -80,6 +87,10 @@ class Model:
         with self.lock:
             self.scenarios[service] = {"kind": kind, "looks": looks or polls or 1, "minutes_per_look": 5, "exit_code": 1,
                                        "reason": None, "status": None, "alarm": None, "hook_result": "SUCCEEDED", **extra}
+
+    def set_ids(self, service, ids):
+        with self.lock:
+            self.ids[service] = list(ids)
 
     def _scenario(self, name):
         return self.scenarios.get(name) or {"kind": "complete", "looks": 1, "minutes_per_look": 5, "exit_code": 1,
@@ -145,7 +156,8 @@ class Model:
         scenario = self._scenario(state["name"])
         created = created or time.time()
         cluster_name = state["cluster"].split("/")[-1]
-        sd_id = _rand(21)
+        queued = self.ids.get(state["name"]) or []
+        sd_id = queued.pop(0) if queued else _rand(21)
         revision_arn = f"{state['arn'].replace(':service/', ':service-revision/')}/{_rand(19, string.digits)}"
         if revision_arn.count("/") == 2:  # old-format service ARN without the cluster
             revision_arn = revision_arn.replace(":service-revision/", f":service-revision/{cluster_name}/")
@@ -157,7 +169,7 @@ class Model:
         }
         deployment = {
             "arn": f"{state['arn'].split(':service/')[0]}:service-deployment/{cluster_name}/{state['name']}/{sd_id}",
-            "dep": "ecs-svc/" + _rand(19, string.digits), "service": state["arn"], "cluster": state["cluster"],
+            "dep": _deployment_id(sd_id), "service": state["arn"], "cluster": state["cluster"],
             "created": created, "elapsed": 0.0, "status": "PENDING", "statusReason": None, "stage": "RECONCILE_SERVICE",
             "config": copy.deepcopy(state["config"]), "scenario": dict(scenario), "step": 0, "finished": False,
             "target": {"revision": revision_arn, "td": td, "requested": state["desired"], "running": 0, "prod": 0.0, "test": 0.0},

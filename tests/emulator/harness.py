@@ -417,12 +417,13 @@ class Pipeline:
                 break
         return answers
 
-    def run(self, user_parameters, artifacts=(("BuildOutput", None),), max_jobs=30, token_hook=None):
-        """Runs the action to its end. Returns the jobs, each with its id, reports and invocation answers."""
+    def run(self, user_parameters, artifacts=(("BuildOutput", None),), max_jobs=30, token_hook=None, token=None):
+        """Runs the action to its end (from the continuation `token` when given, as CodePipeline hands a token to
+        the next job). Returns the jobs, each with its id, reports and invocation answers."""
         if isinstance(user_parameters, dict):
             user_parameters = json.dumps(user_parameters)
         artifacts = [(name, key) for name, key in artifacts]
-        token, jobs = None, []
+        jobs = []
         for _ in range(max_jobs):
             job_id, event = self.file_job(self.job_data(user_parameters, artifacts, token))
             answers = self.invoke(event)

@@ -225,7 +225,8 @@ class Emulator:
     def admin(self, environ, body, start_response):
         """GET stats | POST reset-stats | POST jobs {id, data} | GET jobs/<id> | POST faults {op, kind, times,
         seconds} | DELETE faults | POST scenario {service, kind, polls, exit_code, reason, status} |
-        POST policy {keys: {key: [services]}} | GET service/<name> | GET health"""
+        POST policy {keys: {key: [services]}} | POST ids {service, ids} (the ids of the service's next service
+        deployments) | GET service/<name> | GET health"""
         path = environ["PATH_INFO"][len("/_emulator/"):]
         method = environ["REQUEST_METHOD"]
         request = json.loads(body or b"{}")
@@ -253,6 +254,9 @@ class Emulator:
         if path == "scenario":
             service = request.pop("service")
             self.ecs_model.set_scenario(service, **request)
+            return json_response(start_response, 200, {})
+        if path == "ids":
+            self.ecs_model.set_ids(request["service"], request["ids"])
             return json_response(start_response, 200, {})
         if path == "policy":
             self.policy = request.get("keys", {})
