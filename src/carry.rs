@@ -9,7 +9,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use crate::overrides::Overrides;
+use crate::config::overrides::Overrides;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::interceptors::context::{

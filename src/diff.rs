@@ -7,7 +7,7 @@
 use serde_json::{Map, Value};
 
 use crate::carry::READ_ONLY;
-use crate::taskdef::Plan;
+use crate::taskdef::Edit;
 use crate::text::clip;
 
 /// How much of a value a line shows.
@@ -17,7 +17,7 @@ const NAMES_ONLY: [&str; 1] = ["environment"];
 
 /// The task definition a deploy would register from `base` with `plan`: the images replaced by container name,
 /// then the overrides.
-pub fn apply(base: &Value, plan: &Plan) -> Value {
+pub fn apply(base: &Value, plan: &Edit) -> Value {
     let mut after = base.clone();
     if let Some(containers) = after.get_mut("containerDefinitions").and_then(Value::as_array_mut) {
         for container in containers {
@@ -33,7 +33,7 @@ pub fn apply(base: &Value, plan: &Plan) -> Value {
 
 /// What registering `plan` on `base` would change against `before` (the running revision): the task definition
 /// diff when both raw answers were kept, else (test doubles keep none) the image changes alone.
-pub fn planned(before: Option<&Value>, base: Option<&Value>, plan: &Plan) -> Vec<String> {
+pub fn planned(before: Option<&Value>, base: Option<&Value>, plan: &Edit) -> Vec<String> {
     match before.zip(base) {
         Some((before, base)) => task_definitions(before, &apply(base, plan)),
         None => plan
@@ -164,13 +164,13 @@ mod tests {
 
     #[test]
     fn lines_for_each_kind_of_change() {
-        let plan = Plan {
+        let plan = Edit {
             changes: vec![Change {
                 container: "app".into(),
                 from: Some("repo/app:1111".into()),
                 to: "repo/app:2222".into(),
             }],
-            ..Plan::default()
+            ..Edit::default()
         };
         let after = apply(&base(), &plan);
         assert_eq!(task_definitions(&base(), &after), ["~ app image repo/app:1111 → repo/app:2222"]);
@@ -202,13 +202,13 @@ mod tests {
 
     #[test]
     fn nothing_changed_is_no_line() {
-        let plan = Plan {
+        let plan = Edit {
             changes: vec![Change {
                 container: "app".into(),
                 from: Some("repo/app:1111".into()),
                 to: "repo/app:1111".into(),
             }],
-            ..Plan::default()
+            ..Edit::default()
         };
         assert!(task_definitions(&base(), &apply(&base(), &plan)).is_empty());
     }

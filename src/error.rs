@@ -4,18 +4,17 @@
 use std::error::Error as StdError;
 use std::fmt;
 
-use aws_sdk_codepipeline::types::FailureType;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::artifact::ArtifactError;
-use crate::event::{ArtifactChoiceError, EventError, InputArtifact, ParamsError};
+pub use crate::aws::error::{AwsError, AwsErrorKind, FailureKind, HasStatus};
+use crate::config::ParamsError;
+use crate::event::{ArtifactChoiceError, EventError, InputArtifact};
 use crate::images::ImageFileError;
 use crate::text::truncate;
 use crate::token::TokenError;
 
-/// CodePipeline's `failureDetails.message` limit.
-pub const MAX_FAILURE_MESSAGE: usize = 5000;
+pub use crate::text::MAX_FAILURE_MESSAGE;
 
 /// Why a job failed.
 #[derive(Debug, thiserror::Error)]
@@ -43,8 +42,8 @@ pub enum Error {
     Controller { service: String, controller: String },
     #[error("the service's task definition {arn} is {status}; it was retired, so no release is built from it")]
     TaskDefinitionInactive { arn: String, status: String },
-    #[error("task definition {task_definition} has no container named {missing}; its containers are: {available}")]
-    UnknownContainers { task_definition: String, missing: String, available: String },
+    #[error(transparent)]
+    UnknownContainers(#[from] crate::taskdef::UnknownContainers),
     #[error(
         "UpdateService for {service} named no service deployment and no PRIMARY deployment, so the rollout cannot be \
          followed"
@@ -63,36 +62,17 @@ pub enum Error {
     /// `taskDefinitionFile` that cannot be registered as it is.
     #[error("the task definition file {file} {problem}")]
     TaskDefinitionFile { file: String, problem: String },
-    /// A release to several services that cannot be done as asked (images, containers, the token's size).
+    /// A release that cannot be done as asked (images, containers, the token's size).
     #[error("{0}")]
-    Services(String),
+    Plan(String),
+    /// How an action ended when it failed after something had moved (the atomic rollback's one report).
+    #[error("{text}")]
+    Ended { kind: FailureKind, text: String },
     /// A continue, rollback or promotion that cannot be done as asked.
     #[error("{what}")]
     Control { what: String, fix: &'static str },
     #[error("the Lambda function ran out of time while {step}; raise its timeout or retry the stage")]
     OutOfTime { step: String },
-}
-
-/// The failure types of PutJobFailureResult, chosen per error.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    Configuration,
-    Permission,
-    RevisionUnavailable,
-    SystemUnavailable,
-    JobFailed,
-}
-
-impl FailureKind {
-    pub fn failure_type(self) -> FailureType {
-        match self {
-            Self::Configuration => FailureType::ConfigurationError,
-            Self::Permission => FailureType::PermissionError,
-            Self::RevisionUnavailable => FailureType::RevisionUnavailable,
-            Self::SystemUnavailable => FailureType::SystemUnavailable,
-            Self::JobFailed => FailureType::JobFailed,
-        }
-    }
 }
 
 impl Error {
@@ -102,9 +82,9 @@ impl Error {
             Self::Event(_) | Self::Params(_) | Self::ArtifactChoice(_) | Self::Token(_) => Configuration,
             Self::ServiceMissing { .. } | Self::ServiceNotActive { .. } | Self::Controller { .. } => Configuration,
             Self::TaskDefinitionInactive { .. }
-            | Self::UnknownContainers { .. }
+            | Self::UnknownContainers(_)
             | Self::Control { .. }
-            | Self::Services(_)
+            | Self::Plan(_)
             | Self::TaskDefinitionFile { .. }
             | Self::ImageNotInEcr { .. } => Configuration,
             Self::Refused(_) => Configuration,
@@ -122,6 +102,7 @@ impl Error {
             },
             Self::Aws { source, .. } => source.kind.failure_kind(),
             Self::NoPrimaryDeployment { .. } | Self::Rollout(_) => JobFailed,
+            Self::Ended { kind, .. } => *kind,
             Self::OutOfTime { .. } => SystemUnavailable,
         }
     }
@@ -207,7 +188,7 @@ impl Error {
                  through an ECR pull-through cache rule, which is in ECR only after its first pull)"
                     .into(),
             ),
-            Self::UnknownContainers { .. } => {
+            Self::UnknownContainers(_) => {
                 Some("make the build's image file use the task definition's container names".into())
             }
             _ => None,
@@ -242,153 +223,6 @@ fn template_statement(action: &str) -> Option<&'static str> {
 const RETRY_STAGE: &str = "AWS kept answering with throttling, server errors or timeouts after the SDK's retries; \
                            retry the stage";
 
-/// How an AWS call failed, as far as what to do about it goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AwsErrorKind {
-    AccessDenied,
-    /// Throttling, 5xx, timeouts, connection failures: the SDK retried and gave up.
-    Unavailable,
-    NotFound,
-    Other,
-}
-
-impl AwsErrorKind {
-    fn failure_kind(self) -> FailureKind {
-        match self {
-            Self::AccessDenied => FailureKind::Permission,
-            Self::Unavailable => FailureKind::SystemUnavailable,
-            Self::NotFound => FailureKind::Configuration,
-            Self::Other => FailureKind::JobFailed,
-        }
-    }
-}
-
-/// An AWS SDK error, classified, with the code, message and request id kept for people.
-#[derive(Debug, thiserror::Error)]
-#[error("{text}")]
-pub struct AwsError {
-    pub kind: AwsErrorKind,
-    pub code: Option<String>,
-    text: String,
-    #[source]
-    source: Box<dyn StdError + Send + Sync>,
-}
-
-impl AwsError {
-    /// Classifies any SDK error (`SdkError<E, HttpResponse>` of any service).
-    pub fn new<T>(err: T) -> Self
-    where
-        T: ProvideErrorMetadata + StdError + Send + Sync + 'static + HasStatus,
-    {
-        let code = err.code().map(str::to_owned);
-        let status = err.http_status();
-        let kind = classify(code.as_deref(), err.message(), status, err.is_transport_failure());
-        let text = match &code {
-            Some(code) => {
-                let mut text = format!("{code}: {}", err.message().unwrap_or("(no message)"));
-                if let Some(status) = status {
-                    text.push_str(&format!(" (HTTP {status}"));
-                    if let Some(id) = err.meta().extra("aws_request_id") {
-                        text.push_str(&format!(", request id {id}"));
-                    }
-                    text.push(')');
-                }
-                text
-            }
-            None => match (err.service_error_text(), status) {
-                (Some(text), Some(status)) => format!("{text} (HTTP {status})"),
-                (_, Some(status)) => format!("HTTP {status}: {}", DisplayErrorContext(&err)),
-                _ => DisplayErrorContext(&err).to_string(),
-            },
-        };
-        Self { kind, code, text, source: Box::new(err) }
-    }
-
-    /// An error for a response we could not use although the call succeeded.
-    pub fn unexpected(kind: AwsErrorKind, text: impl Into<String>) -> Self {
-        let text = text.into();
-        Self { kind, code: None, source: text.clone().into(), text }
-    }
-}
-
-/// What classification needs from an SDK error beyond its metadata.
-pub trait HasStatus {
-    fn http_status(&self) -> Option<u16>;
-    /// Timeouts, connection failures and unreadable responses.
-    fn is_transport_failure(&self) -> bool;
-    /// The modeled service error's own text, when it is one.
-    fn service_error_text(&self) -> Option<String>;
-}
-
-impl<E: StdError> HasStatus
-    for aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::http::Response>
-{
-    fn http_status(&self) -> Option<u16> {
-        self.raw_response().map(|r| r.status().as_u16())
-    }
-
-    fn is_transport_failure(&self) -> bool {
-        use aws_smithy_runtime_api::client::result::SdkError::*;
-        matches!(self, TimeoutError(_) | DispatchFailure(_) | ResponseError(_))
-    }
-
-    fn service_error_text(&self) -> Option<String> {
-        self.as_service_error().map(|e| e.to_string())
-    }
-}
-
-fn classify(code: Option<&str>, message: Option<&str>, status: Option<u16>, transport: bool) -> AwsErrorKind {
-    const DENIED: [&str; 11] = [
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "InvalidAccessKeyId",
-        "SignatureDoesNotMatch",
-        "ExpiredToken",
-        "ExpiredTokenException",
-        "InvalidClientTokenId",
-        "UnrecognizedClientException",
-        "InvalidToken",
-        "KMS.AccessDeniedException",
-    ];
-    const UNAVAILABLE: [&str; 12] = [
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "SlowDown",
-        "ServerException",
-        "InternalError",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    ];
-    const NOT_FOUND: [&str; 6] = [
-        "NoSuchKey",
-        "NoSuchBucket",
-        "NotFound",
-        "ClusterNotFoundException",
-        "ServiceNotFoundException",
-        "ServiceNotActiveException",
-    ];
-    let not_authorized = message.is_some_and(|m| m.contains("not authorized to perform"));
-    match code {
-        Some(c) if DENIED.contains(&c) => AwsErrorKind::AccessDenied,
-        Some("ClientException") if not_authorized => AwsErrorKind::AccessDenied,
-        Some(c) if UNAVAILABLE.contains(&c) => AwsErrorKind::Unavailable,
-        Some(c) if NOT_FOUND.contains(&c) => AwsErrorKind::NotFound,
-        _ if transport => AwsErrorKind::Unavailable,
-        _ => match status {
-            Some(403) => AwsErrorKind::AccessDenied,
-            Some(404) => AwsErrorKind::NotFound,
-            Some(429 | 500..=599) => AwsErrorKind::Unavailable,
-            _ => AwsErrorKind::Other,
-        },
-    }
-}
-
 impl From<EventError> for Error {
     fn from(e: EventError) -> Self {
         Self::Event(e)
@@ -401,38 +235,4 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static + HasStatus,
 {
     move |err| Error::Aws { action, resource: resource.to_string(), source: AwsError::new(err) }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn classification() {
-        use AwsErrorKind::*;
-        for (code, message, status, transport, expected) in [
-            (Some("AccessDeniedException"), None, Some(400), false, AccessDenied),
-            (Some("AccessDenied"), None, Some(403), false, AccessDenied),
-            (
-                Some("ClientException"),
-                Some("User x is not authorized to perform: iam:PassRole"),
-                Some(400),
-                false,
-                AccessDenied,
-            ),
-            (Some("ClientException"), Some("Container.image should not be null"), Some(400), false, Other),
-            (Some("ThrottlingException"), Some("Rate exceeded"), Some(400), false, Unavailable),
-            (Some("SlowDown"), None, Some(503), false, Unavailable),
-            (Some("ServerException"), None, Some(500), false, Unavailable),
-            (None, None, Some(502), false, Unavailable),
-            (None, None, None, true, Unavailable),
-            (Some("NoSuchKey"), None, Some(404), false, NotFound),
-            (None, None, Some(404), false, NotFound),
-            (None, None, Some(403), false, AccessDenied),
-            (Some("ClusterNotFoundException"), None, Some(400), false, NotFound),
-            (Some("InvalidParameterException"), None, Some(400), false, Other),
-        ] {
-            assert_eq!(classify(code, message, status, transport), expected, "{code:?} {message:?} {status:?}");
-        }
-    }
 }

@@ -1,4 +1,4 @@
-//! One invocation: parse the job, deploy or follow, report exactly once, and answer Lambda.
+//! One invocation: parse the job, run the engine on it, report exactly once, and answer Lambda.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -8,15 +8,13 @@ use lambda_runtime::{Diagnostic, LambdaEvent};
 use serde_json::{Value, json};
 use tracing::{Instrument, error, info, info_span, warn};
 
+use crate::aws::clients::Clients;
 use crate::checkpoint::Checkpoint;
-use crate::clients::Clients;
 use crate::clock::now_ms;
-use crate::error::Error;
-use crate::event::params::Action;
-use crate::event::{self, EventError, Job, params};
+use crate::engine::{self, Ctx};
+use crate::event::{self, EventError, Job};
 use crate::guard::Guard;
 use crate::report::{self, Delivery, Outcome};
-use crate::{control, deploy, follow, services};
 
 /// How many answered job ids a process remembers to ignore duplicate deliveries.
 const REMEMBERED_JOBS: usize = 512;
@@ -81,24 +79,8 @@ impl Handler {
     }
 
     async fn work(&self, job: &Job, checkpoint: &Checkpoint) -> Outcome {
-        let result = match &job.continuation_token {
-            Some(token) => follow::run(&self.clients, job, token, checkpoint).await,
-            None => match params::parse(job.user_parameters.as_deref()) {
-                Ok(params) => match params.action {
-                    Action::Deploy if params.task_definition.is_some() => {
-                        control::promote(&self.clients, &params, checkpoint).await
-                    }
-                    Action::Deploy if !params.services.is_empty() => {
-                        services::deploy(&self.clients, &self.guard, job, &params, checkpoint).await
-                    }
-                    Action::Deploy => deploy::run(&self.clients, &self.guard, job, &params, checkpoint).await,
-                    Action::Continue => control::continue_deployment(&self.clients, &params, checkpoint).await,
-                    Action::Rollback => control::rollback(&self.clients, &params, checkpoint).await,
-                },
-                Err(e) => Err(Error::from(e)),
-            },
-        };
-        result.unwrap_or_else(Outcome::Failed)
+        let cx = Ctx { clients: &self.clients, guard: &self.guard, job, checkpoint };
+        engine::run(&cx).await.unwrap_or_else(Outcome::Failed)
     }
 
     /// Reports the outcome, retries included, before the Lambda deadline; remembers the job once CodePipeline

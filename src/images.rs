@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde_json::Value;
 
-use crate::event::params::json_kind as kind;
+use crate::text::json_kind as kind;
 
 /// CodePipeline's limit for image definition files.
 pub const MAX_FILE_BYTES: usize = 100 * 1024;

@@ -1,51 +1,41 @@
-//! A CodePipeline "Invoke" action that deploys a build's images to an Amazon ECS service.
+//! A CodePipeline "Invoke" action that deploys a build's images to Amazon ECS services: one engine for one
+//! service or ten.
 //!
-//! Where things live:
-//! - [`event`]: the `CodePipeline.job` event and its `UserParameters` (parsing and validation only)
-//! - [`artifact`]: reading the image file out of the artifact zip with ranged S3 reads
-//! - [`images`]: parsing `imagedefinitions.json` / `imageDetail.json`
-//! - [`taskdef`]: the new task definition revision (pure); [`carry`]: members our SDK does not model, kept
-//! - [`deploy`]: the first invocation's steps (read → describe → plan → register → update → hand over)
-//! - [`control`]: driving a deployment from the pipeline: continue at a pause hook, roll back, promote
-//! - [`follow`]: a continuation invocation's look at the service deployment
-//! - [`guard`]: the allow-lists of images and artifact buckets
-//! - [`deployment`]: judging one ECS service deployment, every strategy (pure)
-//! - [`rollout`]: judging a v1 token's deployment from DescribeServices; explaining a failure (pure)
-//! - [`ecs`]: every ECS call, each error wrapped with action and resource
-//! - [`ecr`]: `verifyImages`, the ECR lookups of the images a release sets
-//! - [`token`]: the continuation token (v2, and v1 still read)
-//! - [`report`]: PutJobSuccessResult / PutJobFailureResult
-//! - [`error`]: one error type and its CodePipeline failure type
-//! - [`handler`]: one invocation, end to end; [`checkpoint`]: answering before the Lambda deadline
-//! - [`clients`], [`logging`]: process set-up; [`text`]: text and ARN helpers; [`clock`]: the clock
+//! The module map, bottom up (a module uses only those in the layers below it):
+//! 1. [`text`], [`clock`], [`aws::error`]: text and ARN helpers; the clock; AWS errors classified.
+//! 2. The pure domain: [`images`] (the image files), [`config::overrides`], [`taskdef`] (a new revision from its
+//!    base), [`taskdef_file`], [`carry`] (members our SDK does not model), [`diff`], [`guard`] (the allow-lists),
+//!    [`judge`] (a deployment as ECS reports it).
+//! 3. [`config`] (UserParameters and the deploy file → the action and its targets; [`config::keys`]: the one
+//!    table of key rules), [`token`] (what an action started, v4; v1–v3 still read), [`event`] (the job),
+//!    [`error`] (the job's error type).
+//! 4. The AWS edges: [`aws`] (clients, ECS, ECR), [`artifact`] (the ranged zip reader), [`release`] (the
+//!    artifact, read once), [`report`] (PutJob*).
+//! 5. The engine's steps: [`engine`] (describe → plan → apply → look → decide → finish, and the summaries).
+//! 6. [`handler`]: one invocation, end to end; [`checkpoint`]: answering before the Lambda deadline;
+//!    [`logging`]: process set-up.
 
 pub mod artifact;
+pub mod aws;
 pub mod carry;
 pub mod checkpoint;
-pub mod cleanup;
-pub mod clients;
 pub mod clock;
-pub mod control;
-pub mod deploy;
-pub mod deployment;
+pub mod config;
 pub mod diff;
-pub mod ecr;
-pub mod ecs;
+pub mod engine;
 pub mod error;
 pub mod event;
-pub mod follow;
 pub mod guard;
 pub mod handler;
 pub mod images;
+pub mod judge;
 pub mod logging;
-pub mod overrides;
+pub mod release;
 pub mod report;
-pub mod rollout;
-pub mod services;
 pub mod taskdef;
 pub mod taskdef_file;
 pub mod text;
 pub mod token;
 
-pub use clients::Clients;
+pub use aws::clients::Clients;
 pub use handler::Handler;

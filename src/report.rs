@@ -7,7 +7,8 @@ use aws_sdk_codepipeline::types::{ExecutionDetails, FailureDetails};
 use aws_smithy_runtime_api::client::result::SdkError;
 use tracing::{error, info, warn};
 
-use crate::error::{AwsError, Error};
+use crate::aws::error::AwsError;
+use crate::error::Error;
 use crate::text::truncate;
 
 /// `executionDetails.summary` limit.

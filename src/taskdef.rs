@@ -6,10 +6,8 @@
 use aws_sdk_ecs::operation::register_task_definition::builders::RegisterTaskDefinitionFluentBuilder;
 use aws_sdk_ecs::types::{Tag, TaskDefinition};
 
-use crate::ecr::ImageCheck;
-use crate::error::Error;
+use crate::config::overrides::Overrides;
 use crate::images::{self, ImageUpdate, Pin};
-use crate::overrides::Overrides;
 
 /// The tag that marks a revision with the CodePipeline job that registered it (makes retries idempotent).
 pub const JOB_TAG: &str = "codepipeline-ecs-deployer:job-id";
@@ -24,17 +22,24 @@ pub struct Change {
     pub to: String,
 }
 
-/// What the new revision changes.
+/// What a new revision changes on its base: the images, and the overrides.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct Plan {
+pub struct Edit {
     pub changes: Vec<Change>,
     /// Changes beyond the images (`containers`, `cpu`, …), applied to the request body.
     pub overrides: Overrides,
-    /// What `verifyImages` found for the images this plan sets (filled in after planning, before registering).
-    pub verified: Vec<ImageCheck>,
 }
 
-impl Plan {
+/// A container the image file names that the task definition does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("task definition {task_definition} has no container named {missing}; its containers are: {available}")]
+pub struct UnknownContainers {
+    pub task_definition: String,
+    pub missing: String,
+    pub available: String,
+}
+
+impl Edit {
     /// Whether any image differs from what the base revision runs, or anything else is overridden.
     pub fn changes_anything(&self) -> bool {
         self.changes.iter().any(|c| c.from.as_deref() != Some(c.to.as_str())) || !self.overrides.is_empty()
@@ -67,7 +72,7 @@ impl Plan {
 }
 
 /// Checks every named container exists in `base` and records the image changes.
-pub fn plan(base: &TaskDefinition, updates: &[ImageUpdate]) -> Result<Plan, Error> {
+pub fn edit(base: &TaskDefinition, updates: &[ImageUpdate]) -> Result<Edit, UnknownContainers> {
     let containers = base.container_definitions();
     let missing: Vec<&str> = updates
         .iter()
@@ -76,7 +81,7 @@ pub fn plan(base: &TaskDefinition, updates: &[ImageUpdate]) -> Result<Plan, Erro
         .collect();
     if !missing.is_empty() {
         let quote = |names: Vec<&str>| names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ");
-        return Err(Error::UnknownContainers {
+        return Err(UnknownContainers {
             task_definition: arn_or_family(base),
             missing: quote(missing),
             available: quote(containers.iter().filter_map(|c| c.name()).collect()),
@@ -94,7 +99,7 @@ pub fn plan(base: &TaskDefinition, updates: &[ImageUpdate]) -> Result<Plan, Erro
             to: u.image.clone(),
         })
         .collect();
-    Ok(Plan { changes, ..Plan::default() })
+    Ok(Edit { changes, ..Edit::default() })
 }
 
 /// Fills a RegisterTaskDefinition request: `base` with the plan's images, `base_tags` plus the job tag.
@@ -102,7 +107,7 @@ pub fn register_request(
     request: RegisterTaskDefinitionFluentBuilder,
     base: &TaskDefinition,
     base_tags: &[Tag],
-    plan: &Plan,
+    plan: &Edit,
     job_id: &str,
 ) -> RegisterTaskDefinitionFluentBuilder {
     let containers = base

@@ -1,6 +1,9 @@
 //! Text and ARN helpers shared by every module: clipping hostile input, fitting CodePipeline's field limits,
 //! and the short forms of the ARNs people read.
 
+/// CodePipeline's `failureDetails.message` limit.
+pub const MAX_FAILURE_MESSAGE: usize = 5000;
+
 /// At most `max` chars of `s`, marked when cut (keeps hostile input out of messages).
 pub fn clip(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
@@ -58,6 +61,19 @@ pub fn task_definition_arn(any_arn: &str, family_revision: &str) -> String {
 /// A CodePipeline output variable name: characters outside `[A-Za-z0-9@_-]` become `_`.
 pub fn variable_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '@' | '_' | '-') { c } else { '_' }).collect()
+}
+
+/// "a string", "null"…: what a JSON value is, for messages.
+pub fn json_kind(value: &serde_json::Value) -> &'static str {
+    use serde_json::Value;
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
 }
 
 /// Levenshtein distance over chars (keys are short; allocation is fine).

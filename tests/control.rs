@@ -6,13 +6,11 @@ mod common;
 use aws_sdk_ecs::types::*;
 use aws_smithy_types::DateTime;
 use common::*;
-use ecs_deployer::token::{FollowToken, Mode, Token};
+use ecs_deployer::config::Target;
+use ecs_deployer::token::{Op, State};
 
-fn v2(text: &str) -> FollowToken {
-    match Token::decode(text).unwrap() {
-        Token::V2(t) => t,
-        other => panic!("{other:?}"),
-    }
+fn targets() -> [Target; 1] {
+    [Target::named("demo", "web")]
 }
 
 fn hook(id: &str, status: DeploymentLifecycleHookStatus) -> DeploymentLifecycleHookDetail {
@@ -63,9 +61,12 @@ async fn continue_names_the_waiting_hook_and_follows_until_the_next_pause() {
     assert_eq!(continued[0].action(), Some(&DeploymentLifecycleHookAction::Continue));
     assert!(sent.s3_ranges.lock().unwrap().is_empty(), "no artifact read");
     let success = sent.only_success();
-    let token = v2(success.continuation_token().unwrap());
-    assert!(token.paused && token.mode == Mode::Deploy);
-    assert_eq!((token.targets[0].rev.as_str(), token.targets[0].prev.as_deref()), ("web:8", Some("web:7")));
+    let token = tracker(success.continuation_token().unwrap());
+    assert!(token.paused && token.op == Op::Continue && token.t[0].state() == State::Moving);
+    assert_eq!(
+        (token.revision(0, false, &targets()), token.revision(0, true, &targets())),
+        (Some("web:8".to_owned()), Some("web:7".to_owned()))
+    );
     let summary = success.execution_details().unwrap().summary().unwrap();
     assert!(
         summary.contains("Continued service deployment NewNewNewNewNewNewNew of web:8 at pause hook approval"),
@@ -154,9 +155,9 @@ async fn rollback_during_a_deployment_asks_ecs_to_roll_it_back_and_follows_that(
     assert_eq!(stops.len(), 1);
     assert_eq!(stops[0].stop_type(), Some(&StopServiceDeploymentStopType::Rollback));
     assert!(sent.updated().is_empty() && sent.registered().is_empty());
-    let token = v2(sent.only_success().continuation_token().unwrap());
-    assert_eq!(token.mode, Mode::Undo);
-    assert_eq!(token.targets[0].prev.as_deref(), Some("web:7"));
+    let token = tracker(sent.only_success().continuation_token().unwrap());
+    assert_eq!((token.op, token.t[0].state()), (Op::Rollback, State::Undoing));
+    assert_eq!(token.revision(0, true, &targets()).as_deref(), Some("web:7"));
 
     // The follow: ROLLBACK_SUCCESSFUL is this action's success.
     let world = World {
@@ -255,7 +256,7 @@ async fn wait_paused_succeeds_at_the_pause_with_what_the_next_action_needs() {
     .handler();
     handler.handle(invocation(deploy_event(r#"{"cluster":"demo","service":"web","wait":"paused"}"#))).await.unwrap();
     let token = sent.only_success().continuation_token().unwrap().to_owned();
-    assert!(v2(&token).paused);
+    assert!(tracker(&token).paused);
     handler.handle(invocation(continuation_event("30000000-0000-4000-8000-000000000002", &token))).await.unwrap();
     let last = sent.successes().last().unwrap().clone();
     assert!(last.continuation_token().is_none());

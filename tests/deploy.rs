@@ -13,20 +13,12 @@ use aws_smithy_mocks::mock;
 use aws_smithy_types::error::ErrorMetadata;
 use common::*;
 use ecs_deployer::taskdef::JOB_TAG;
-use ecs_deployer::token::{FollowToken, Token};
 use serde_json::json;
 
 const NO_WAIT: &str = r#"{"cluster":"demo","service":"web","wait":false}"#;
 
 fn error_meta(code: &str, message: &str) -> ErrorMetadata {
     ErrorMetadata::builder().code(code).message(message).build()
-}
-
-fn follow_token(text: &str) -> FollowToken {
-    match Token::decode(text).unwrap() {
-        Token::V2(token) => token,
-        other => panic!("{other:?}"),
-    }
 }
 
 #[tokio::test]
@@ -198,11 +190,16 @@ async fn waiting_reports_a_continuation_token_for_the_new_primary_deployment() {
         .await
         .unwrap();
     let success = sent.only_success();
-    let token = follow_token(success.continuation_token().expect("a continuation token"));
-    let target = &token.targets[0];
-    assert_eq!(target.sd, NEW_SD_ARN, "the service deployment UpdateService named");
-    assert_eq!(target.dep.as_deref(), Some(NEW_DEPLOYMENT));
-    assert_eq!((target.rev.as_str(), target.prev.as_deref()), ("web:8", Some("web:7")));
+    let text = success.continuation_token().expect("a continuation token");
+    let token = tracker(text);
+    let targets = [ecs_deployer::config::Target::named("demo", "web")];
+    assert_eq!(followed(text), NEW_SD_ARN, "the service deployment UpdateService named");
+    assert_eq!(token.t[0].deployment_id().as_deref(), Some(NEW_DEPLOYMENT));
+    assert_eq!(
+        (token.revision(0, false, &targets), token.revision(0, true, &targets)),
+        (Some("web:8".to_owned()), Some("web:7".to_owned()))
+    );
+    assert_eq!(token.job, JOB_ID, "the job that started the action");
     assert_eq!(token.deadline - token.started, 15 * 60);
     let details = success.execution_details().unwrap();
     assert_eq!(details.percent_complete(), Some(0));
@@ -270,8 +267,11 @@ async fn a_retry_after_the_deploy_does_not_deploy_again() {
     let (handler, sent) = world.handler();
     handler.handle(invocation(deploy_event(r#"{"cluster":"demo","service":"web"}"#))).await.unwrap();
     assert!(sent.registered().is_empty() && sent.updated().is_empty());
-    let token = follow_token(sent.only_success().continuation_token().unwrap());
-    assert_eq!(token.targets[0].sd, NEW_SD_ARN, "follows the deployment it started the first time");
+    assert_eq!(
+        followed(sent.only_success().continuation_token().unwrap()),
+        NEW_SD_ARN,
+        "follows the deployment it started the first time"
+    );
 }
 
 #[tokio::test]
@@ -407,18 +407,6 @@ async fn each_bad_input_gets_one_failure_of_the_right_type_and_deploys_nothing()
             NO_WAIT,
             "ConfigurationError",
             &["is DRAINING"],
-        ),
-        case(
-            "inactive task definition",
-            World {
-                task_definition: with(task_definition(&[("web", OLD_IMAGE)]), |td| {
-                    td.status = Some(TaskDefinitionStatus::Inactive)
-                }),
-                ..World::default()
-            },
-            NO_WAIT,
-            "ConfigurationError",
-            &["is INACTIVE"],
         ),
         case(
             "missing service",
@@ -766,4 +754,20 @@ async fn a_deploy_file_is_read_in_the_same_pass_as_the_image_file() {
     let (kind, message) = sent.only_failure();
     assert_eq!(kind, "ConfigurationError");
     assert!(message.contains("release.json") && message.contains("deploy.json"), "{message}");
+}
+
+#[tokio::test]
+async fn a_release_is_built_on_a_running_revision_that_was_deregistered() {
+    let world = World {
+        task_definition: with(task_definition(&[("web", OLD_IMAGE)]), |td| {
+            td.status = Some(TaskDefinitionStatus::Inactive)
+        }),
+        ..World::default()
+    };
+    let (handler, sent) = world.handler();
+    handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
+    assert_eq!(sent.registered().len(), 1, "built on the INACTIVE revision");
+    assert_eq!(sent.updated()[0].task_definition(), Some(NEW_TD_ARN));
+    let summary = sent.only_success().execution_details().unwrap().summary().unwrap().to_owned();
+    assert!(summary.contains("note: the running revision web:7 is INACTIVE; the new one is built on it"), "{summary}");
 }

@@ -7,7 +7,7 @@ pub mod zip;
 
 use std::collections::BTreeSet;
 
-use crate::error::AwsError;
+use crate::aws::error::AwsError;
 use crate::images::MAX_FILE_BYTES;
 pub use source::{ByteSource, S3Object, SliceSource};
 use zip::{Directory, DirectoryParser, End, Entry, ZipError};

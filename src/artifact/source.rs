@@ -3,7 +3,7 @@
 use aws_sdk_s3::primitives::ByteStream;
 
 use super::ArtifactError;
-use crate::error::{AwsError, AwsErrorKind};
+use crate::aws::error::{AwsError, AwsErrorKind};
 
 /// Random access to an object's bytes.
 #[allow(async_fn_in_trait)] // used with concrete types only; no Send bound needed

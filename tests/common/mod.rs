@@ -74,6 +74,16 @@ pub fn sample_event(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).expect("sample event")).expect("sample event JSON")
 }
 
+/// A continuation token of an action on `demo/web`, read as the function reads it.
+pub fn tracker(text: &str) -> ecs_deployer::token::Tracker {
+    ecs_deployer::token::Tracker::decode(text, &[ecs_deployer::config::Target::named("demo", "web")]).unwrap()
+}
+
+/// The service deployment a token of an action on `demo/web` follows.
+pub fn followed(text: &str) -> String {
+    tracker(text).deployment_arn(0, &[ecs_deployer::config::Target::named("demo", "web")]).unwrap()
+}
+
 /// Asserts that `text` says every one of `parts`, naming the first it lacks.
 pub fn assert_says(text: &str, parts: &[&str]) {
     for part in parts {

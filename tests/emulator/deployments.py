@@ -125,7 +125,9 @@ class Model:
             state = self._state(service_json)
             if request.get("deploymentConfiguration"):
                 state["config"] = copy.deepcopy(request["deploymentConfiguration"])
-            td = service_json["taskDefinition"]
+            # Without taskDefinition the service keeps the revision it runs (API_UpdateService), which after a
+            # rollback is this model's, not moto's.
+            td = service_json["taskDefinition"] if request.get("taskDefinition") else state["td"]
             if td != state["td"] or request.get("forceNewDeployment"):
                 current = self.deployments.get(state["current"])
                 if current and current["status"] in ACTIVE_STATUSES:

@@ -219,25 +219,42 @@ def test_events_without_a_job_fail_the_invocation_and_the_process_lives_on(stack
     assert all(f.alive() for f in stack.functions)
 
 
-@pytest.mark.parametrize("state", ["DRAINING", "INACTIVE", "task definition INACTIVE", "containers renamed", "cluster missing", "service missing"])
+@pytest.mark.parametrize("state", ["DRAINING", "INACTIVE", "containers renamed", "cluster missing", "service missing"])
 def test_ecs_states_that_cannot_be_deployed_to(stack, state):
     from emulator.harness import Ecs, Pipeline
     suffix = uuid.uuid4().hex[:6]
     cluster, service = f"st-{suffix}", f"web-{suffix}"
     ecs = Ecs(stack.emulator)
     status = state if state in ("DRAINING", "INACTIVE") else None
-    td = ecs.seed(cluster, service, [("app" if state == "containers renamed" else "web", f"{REPO}/web:1111111")], status=status)
-    if state == "task definition INACTIVE":
-        ecs.ecs.deregister_task_definition(taskDefinition=td["taskDefinitionArn"])
+    ecs.seed(cluster, service, [("app" if state == "containers renamed" else "web", f"{REPO}/web:1111111")], status=status)
     pipeline = Pipeline(stack)
     key = f"bad/{uuid.uuid4().hex}"
     pipeline.upload(key, stored({"imagedefinitions.json": GOOD}))
     params = {"cluster": "nope" if state == "cluster missing" else cluster, "service": "nope" if state == "service missing" else service}
     run = pipeline.run(params, artifacts=[("BuildOutput", key)])
     kind, message = run.failure
-    words = {"DRAINING": "is DRAINING", "INACTIVE": "is INACTIVE", "task definition INACTIVE": "is INACTIVE; it was retired",
-             "containers renamed": "no container named \"web\"", "cluster missing": "ClusterNotFoundException",
+    words = {"DRAINING": "is DRAINING", "INACTIVE": "is INACTIVE", "containers renamed": "no container named \"web\"", "cluster missing": "ClusterNotFoundException",
              "service missing": "was not found"}[state]
     assert kind == "ConfigurationError" and words in message, message
     assert run.reports_per_job() == [1]
     assert len(ecs.revisions(service)) == 1
+
+
+def test_a_release_is_built_on_a_running_revision_that_was_deregistered(stack):
+    """Another tool (or another stage's clean-up) deregistered the revision the service runs: the new revision is
+    built on it all the same (DescribeTaskDefinition answers for INACTIVE revisions), and the summary says so."""
+    from emulator.harness import Ecs, Pipeline
+    suffix = uuid.uuid4().hex[:6]
+    cluster, service = f"st-{suffix}", f"web-{suffix}"
+    ecs = Ecs(stack.emulator)
+    td = ecs.seed(cluster, service, [("web", f"{REPO}/web:1111111")])
+    ecs.ecs.deregister_task_definition(taskDefinition=td["taskDefinitionArn"])
+    pipeline = Pipeline(stack)
+    key = f"bad/{uuid.uuid4().hex}"
+    pipeline.upload(key, stored({"imagedefinitions.json": GOOD}))
+    run = pipeline.run({"cluster": cluster, "service": service, "wait": False}, artifacts=[("BuildOutput", key)])
+    assert run.status == "Succeeded", run.jobs[-1]
+    summary = run.report["executionDetails"]["summary"]
+    assert f"the running revision {service}:1 is INACTIVE; the new one is built on it" in summary, summary
+    new = ecs.task_definition(ecs.service(cluster, service)["taskDefinition"])["taskDefinition"]
+    assert new["revision"] == 2 and new["runtimePlatform"] == {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}

@@ -49,7 +49,7 @@ def test_a_canary_paused_for_approval_is_continued_by_a_later_action(stack, emul
 
     # A Manual Approval action would sit here; approving runs the next action with the deploy's variables.
     continued = pipeline.run(dict(params, action="continue", serviceDeploymentArn=v["ServiceDeploymentArn"], hookId=v["HookId"]), artifacts=[])
-    assert continued.status == "Succeeded", continued.jobs[-1]
+    assert continued.status == "Succeeded", continued.failure
     first = continued.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
     assert "Continued service deployment" in first and "at pause hook hook-1 (POST_TEST_TRAFFIC_SHIFT)" in first, first
     assert continued.variables["TaskDefinitionArn"] == v["TaskDefinitionArn"]
@@ -61,20 +61,35 @@ def test_a_canary_paused_for_approval_is_continued_by_a_later_action(stack, emul
     failure(again, "JobFailed", "has ended (SUCCESSFUL), so there is nothing to continue")
 
 
-def test_a_rejected_approval_lets_the_hook_expire_and_a_rollback_action_reports_the_rollback(stack, emulator, pipeline, ecs, names):
+def test_a_rejected_approval_lets_the_hook_expire_and_a_later_rollback_is_one_of_its_own(stack, emulator, pipeline, ecs, names):
+    """ECS rolled the paused deployment back when its hook expired (the service runs :2 again). A rollback action
+    afterwards does not take that earlier rollback as its own result: it goes back from what runs (:2) to the
+    revision before it (:1), by a deployment it starts and follows."""
     params, artifacts = seed(ecs, pipeline, names, CANARY, minutes_per_look=30)
-    v = pause(pipeline, params, artifacts).variables
+    first = pause(pipeline, params, artifacts).variables  # :1 → :2, approved and continued to its end
+    continued = pipeline.run(dict(params, action="continue", serviceDeploymentArn=first["ServiceDeploymentArn"]), artifacts=[])
+    assert continued.status == "Succeeded", continued.failure
+    assert ecs.deployments(names["service"])[-1]["status"] == "SUCCESSFUL"
+    pipeline.upload(names["key"] + "-3", zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW + "3")])}))
+    v = pause(pipeline, params, [("BuildOutput", names["key"] + "-3")]).variables  # :2 → :3, paused
     client = emulator.client("ecs")
     for _ in range(5):  # time passes (30 emulated minutes a look) until the hook's 120 minutes expire
         client.describe_service_deployments(serviceDeploymentArns=[v["ServiceDeploymentArn"]])
     late = pipeline.run(dict(params, action="continue", serviceDeploymentArn=v["ServiceDeploymentArn"], hookId=v["HookId"]), artifacts=[])
     failure(late, "JobFailed", "lifecycle hook hook-1 (PAUSE) timed out")
+    assert ecs.deployments(names["service"])[-1]["status"] == "ROLLBACK_SUCCESSFUL"
+    assert ecs.service(names["cluster"], names["service"])["taskDefinition"].endswith(":2")
+    # The revert is a CANARY deployment too; without the pause hook, so that it runs to its end here.
+    no_pause = {k: v for k, v in CANARY.items() if k != "lifecycleHooks"}
+    client.update_service(cluster=names["cluster"], service=names["service"], deploymentConfiguration=no_pause)
     rollback = pipeline.run(dict(params, action="rollback"), artifacts=[])
-    assert rollback.status == "Succeeded", rollback.jobs[-1]
-    assert rollback.variables["TaskDefinitionArn"].endswith(f"{names['service']}:1")
+    assert rollback.status == "Succeeded", rollback.failure
+    assert rollback.variables["TaskDefinitionArn"].endswith(f"{names['service']}:1"), (rollback.variables, [j["reports"] for j in rollback.jobs])
     assert rollback.variables["RolledBackFrom"].endswith(f"{names['service']}:2")
+    assert f"from {names['service']}:2 to {names['service']}:1" in rollback.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
     assert "Rolled back to" in rollback.report["executionDetails"]["summary"]
     assert ecs.service(names["cluster"], names["service"])["taskDefinition"].endswith(":1")
+    assert ecs.deployments(names["service"])[-1]["status"] == "SUCCESSFUL", "its own deployment, followed to its end"
 
 
 def test_rollback_during_a_deploy_stops_it_with_a_rollback(stack, emulator, pipeline, ecs, names):
@@ -83,7 +98,7 @@ def test_rollback_during_a_deploy_stops_it_with_a_rollback(stack, emulator, pipe
     assert started.status == "Succeeded"
     emulator.admin("POST", "reset-stats")
     rollback = pipeline.run(dict(params, action="rollback"), artifacts=[])
-    assert rollback.status == "Succeeded", rollback.jobs[-1]
+    assert rollback.status == "Succeeded", rollback.failure
     assert emulator.stats()["calls"]["ecs:StopServiceDeployment"] == 1
     assert "Asked ECS to roll back service deployment" in rollback.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
     assert rollback.variables["TaskDefinitionArn"].endswith(":1") and rollback.variables["RolledBackFrom"].endswith(":2")
@@ -95,7 +110,7 @@ def test_rollback_with_nothing_in_progress_deploys_the_previous_revision(stack, 
     assert pipeline.run(params, artifacts=artifacts).status == "Succeeded"
     emulator.admin("POST", "reset-stats")
     rollback = pipeline.run(dict(params, action="rollback"), artifacts=[])
-    assert rollback.status == "Succeeded", rollback.jobs[-1]
+    assert rollback.status == "Succeeded", rollback.failure
     first = rollback.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
     assert f"Rolled back service {names['service']} in cluster {names['cluster']} from {names['service']}:2 to {names['service']}:1" in first, first
     assert "the task definition only" in first

@@ -138,7 +138,7 @@ def test_ten_services_with_64_character_names_fit_the_token(stack, emulator, pip
                        token_hook=lambda t: tokens.append(t) or t)
     assert run.status == "Succeeded", run.failure
     assert tokens and max(len(t) for t in tokens) <= 2048, max(len(t) for t in tokens)
-    assert json.loads(tokens[0])["v"] == 3
+    assert json.loads(tokens[0])["v"] == 4
 
 
 def test_container_overrides_go_to_every_service_that_has_the_container(stack, emulator, pipeline, ecs, names):

@@ -2,15 +2,15 @@
 
 use aws_sdk_ecs::Client;
 use aws_sdk_ecs::types::{
-    CreatedAt, DeploymentLifecycleHookAction, DesiredStatus, Service, ServiceDeployment, ServiceDeploymentBrief,
-    ServiceDeploymentStatus, ServiceRevision, SortOrder, StopServiceDeploymentStopType, Tag, Task, TaskDefinition,
-    TaskDefinitionField, TaskDefinitionStatus,
+    CreatedAt, DeploymentLifecycleHookAction, DesiredStatus, Service, ServiceDeployment, ServiceDeploymentStatus,
+    ServiceRevision, SortOrder, StopServiceDeploymentStopType, Tag, Task, TaskDefinition, TaskDefinitionField,
+    TaskDefinitionStatus,
 };
 use aws_smithy_types::DateTime;
 
 use crate::carry::{Amend, Capture};
 use crate::error::{AwsError, AwsErrorKind, Error, aws};
-use crate::taskdef::{self, Plan};
+use crate::taskdef::{self, Edit};
 use crate::text::{family_and_revision, short_arn};
 
 fn unexpected(action: &'static str, resource: impl Into<String>, what: &str) -> Error {
@@ -19,24 +19,60 @@ fn unexpected(action: &'static str, resource: impl Into<String>, what: &str) -> 
 
 /// DescribeServices for one service; a missing service is a configuration error, not an empty answer.
 pub async fn describe_service(ecs: &Client, cluster: &str, service: &str) -> Result<Service, Error> {
-    let out = ecs
-        .describe_services()
-        .cluster(cluster)
-        .services(service)
-        .send()
-        .await
-        .map_err(aws("DescribeServices", format!("service {service} in cluster {cluster}")))?;
-    if let Some(found) = out.services().first() {
-        return Ok(found.clone());
+    let mut found = describe_services(ecs, cluster, &[service.to_owned()]).await?;
+    found.pop().unwrap_or_else(|| Err(missing(cluster, service, "ECS returned neither the service nor a failure")))
+}
+
+/// DescribeServices for several services of one cluster (ECS takes 10 a call), in the order asked; each missing
+/// service is a configuration error of its own.
+pub async fn describe_services(
+    ecs: &Client,
+    cluster: &str,
+    services: &[String],
+) -> Result<Vec<Result<Service, Error>>, Error> {
+    let mut answers = Vec::new();
+    for chunk in services.chunks(10) {
+        let resource = match chunk {
+            [one] => format!("service {one} in cluster {cluster}"),
+            _ => format!("{} services in cluster {cluster}", chunk.len()),
+        };
+        let out = ecs
+            .describe_services()
+            .cluster(cluster)
+            .set_services(Some(chunk.to_vec()))
+            .send()
+            .await
+            .map_err(aws("DescribeServices", resource))?;
+        for wanted in chunk {
+            let found = out
+                .services()
+                .iter()
+                .find(|s| s.service_arn() == Some(wanted.as_str()) || s.service_name() == Some(short_arn(wanted)));
+            answers.push(match found {
+                Some(service) => Ok(service.clone()),
+                None => {
+                    let failure =
+                        out.failures().iter().find(|f| f.arn().is_some_and(|a| short_arn(a) == short_arn(wanted)));
+                    let reason = failure
+                        .or(out.failures().first())
+                        .map(|f| {
+                            format!(
+                                "{}{}",
+                                f.reason().unwrap_or("MISSING"),
+                                f.detail().map(|d| format!(": {d}")).unwrap_or_default()
+                            )
+                        })
+                        .unwrap_or_else(|| "ECS returned neither the service nor a failure".into());
+                    Err(missing(cluster, wanted, &reason))
+                }
+            });
+        }
     }
-    let reason = out
-        .failures()
-        .first()
-        .map(|f| {
-            format!("{}{}", f.reason().unwrap_or("MISSING"), f.detail().map(|d| format!(": {d}")).unwrap_or_default())
-        })
-        .unwrap_or_else(|| "ECS returned neither the service nor a failure".into());
-    Err(Error::ServiceMissing { cluster: cluster.to_owned(), service: service.to_owned(), reason })
+    Ok(answers)
+}
+
+fn missing(cluster: &str, service: &str, reason: &str) -> Error {
+    Error::ServiceMissing { cluster: cluster.to_owned(), service: service.to_owned(), reason: reason.to_owned() }
 }
 
 /// A task definition as DescribeTaskDefinition gave it: typed, its tags, and the raw JSON (which has the
@@ -49,7 +85,8 @@ pub struct Described {
     pub raw: Option<serde_json::Value>,
 }
 
-/// DescribeTaskDefinition with its tags and raw JSON; a retired revision is refused.
+/// DescribeTaskDefinition with its tags and raw JSON, whatever its status (an INACTIVE revision can still be
+/// built on; [`active_task_definition`] refuses one to deploy as it is).
 pub async fn describe_task_definition(ecs: &Client, arn: &str) -> Result<Described, Error> {
     let capture = Capture::default();
     let out = ecs
@@ -66,9 +103,22 @@ pub async fn describe_task_definition(ecs: &Client, arn: &str) -> Result<Describ
     let td = out.task_definition.ok_or_else(|| {
         unexpected("DescribeTaskDefinition", format!("task definition {arn}"), "the answer holds no task definition")
     })?;
-    match td.status() {
-        Some(TaskDefinitionStatus::Active) | None => Ok(Described { td, tags, raw }),
+    Ok(Described { td, tags, raw })
+}
+
+/// DescribeTaskDefinition of a revision to deploy as it is: it must be ACTIVE.
+pub async fn active_task_definition(ecs: &Client, arn: &str) -> Result<Described, Error> {
+    let described = describe_task_definition(ecs, arn).await?;
+    match described.td.status() {
+        Some(TaskDefinitionStatus::Active) | None => Ok(described),
         Some(status) => Err(Error::TaskDefinitionInactive { arn: arn.to_owned(), status: status.as_str().to_owned() }),
+    }
+}
+
+impl Described {
+    /// Whether ECS retired this revision (INACTIVE, DELETE_IN_PROGRESS).
+    pub fn retired(&self) -> Option<&str> {
+        self.td.status().filter(|s| **s != TaskDefinitionStatus::Active).map(|s| s.as_str())
     }
 }
 
@@ -110,31 +160,6 @@ pub async fn active_revisions(ecs: &Client, family: &str) -> Result<Vec<String>,
     Ok(all)
 }
 
-/// The revisions a clean-up must keep for the service: those its SUCCESSFUL service deployments ran (what
-/// ECS may roll back to) and those its deployments use now.
-pub async fn protected_revisions(ecs: &Client, cluster: &str, service: &str) -> Result<Vec<String>, Error> {
-    let revisions: Vec<String> = successful_deployments(ecs, cluster, service)
-        .await?
-        .iter()
-        .filter_map(|b| b.target_service_revision_arn())
-        .map(str::to_owned)
-        .collect();
-    let mut protected: Vec<String> = if revisions.is_empty() {
-        Vec::new()
-    } else {
-        describe_service_revisions(ecs, &revisions)
-            .await?
-            .iter()
-            .filter_map(|r| r.task_definition())
-            .map(str::to_owned)
-            .collect()
-    };
-    let now = describe_service(ecs, cluster, service).await?;
-    protected.extend(now.task_definition().map(str::to_owned));
-    protected.extend(now.deployments().iter().filter_map(|d| d.task_definition()).map(str::to_owned));
-    Ok(protected)
-}
-
 /// The revisions of `family` newer than `after` (a revision number) that `job_id` registered, oldest first.
 /// `known` is one we know the job registered (not described again).
 pub async fn revisions_of_job(
@@ -156,8 +181,8 @@ pub async fn revisions_of_job(
             continue;
         }
         match describe_task_definition(ecs, &arn).await {
-            Ok(d) if taskdef::registered_by(&d.tags, job_id) => found.push(arn),
-            Ok(_) | Err(Error::TaskDefinitionInactive { .. }) => {}
+            Ok(d) if d.retired().is_none() && taskdef::registered_by(&d.tags, job_id) => found.push(arn),
+            Ok(_) => {}
             Err(e) => return Err(e),
         }
     }
@@ -173,7 +198,7 @@ pub struct Registered {
 
 /// RegisterTaskDefinition of the plan's revision: the typed copy of `base`, plus every member of its raw
 /// JSON the typed copy did not carry.
-pub async fn register(ecs: &Client, base: &Described, plan: &Plan, job_id: &str) -> Result<Registered, Error> {
+pub async fn register(ecs: &Client, base: &Described, plan: &Edit, job_id: &str) -> Result<Registered, Error> {
     let family = base.td.family().unwrap_or("?").to_owned();
     let resource = format!("task definition family {family}");
     let amend = (base.raw.is_some() || !plan.overrides.is_empty())
@@ -331,25 +356,16 @@ pub async fn continue_deployment(
 
 /// The newest SUCCESSFUL service deployment of a service (ListServiceDeployments, newest first).
 pub async fn last_successful_deployment(ecs: &Client, cluster: &str, service: &str) -> Result<Option<String>, Error> {
-    let found = successful_deployments(ecs, cluster, service).await?;
-    Ok(found.first().and_then(|b| b.service_deployment_arn()).map(str::to_owned))
-}
-
-/// The service's SUCCESSFUL service deployments, newest first (ListServiceDeployments' first page).
-async fn successful_deployments(
-    ecs: &Client,
-    cluster: &str,
-    service: &str,
-) -> Result<Vec<ServiceDeploymentBrief>, Error> {
     let out = ecs
         .list_service_deployments()
         .cluster(cluster)
         .service(service)
         .status(ServiceDeploymentStatus::Successful)
+        .max_results(1)
         .send()
         .await
         .map_err(aws("ListServiceDeployments", format!("service {service} in cluster {cluster}")))?;
-    Ok(out.service_deployments().to_vec())
+    Ok(out.service_deployments().first().and_then(|b| b.service_deployment_arn()).map(str::to_owned))
 }
 
 /// StopServiceDeployment with `stopType` ROLLBACK.
@@ -385,6 +401,53 @@ pub async fn stopped_tasks(ecs: &Client, cluster: &str, deployment: &str) -> (Ve
         Err(e) => {
             let e: Error = aws("DescribeTasks", format!("stopped tasks of {deployment}"))(e);
             (Vec::new(), vec![format!("stopped task details unavailable: {e}")])
+        }
+    }
+}
+
+/// Every cluster of the account and region (ListClusters, 100 a page), at most `max`; `Err` beyond it.
+pub async fn list_clusters(ecs: &Client, max: usize) -> Result<Vec<String>, Error> {
+    let mut all = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = ecs
+            .list_clusters()
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(aws("ListClusters", "the account's clusters"))?;
+        all.extend(out.cluster_arns().iter().cloned());
+        if all.len() > max {
+            return Err(unexpected("ListClusters", "the account's clusters", &format!("more than {max} clusters")));
+        }
+        match out.next_token() {
+            Some(token) => next = Some(token.to_owned()),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// Every service of a cluster (ListServices, 100 a page), at most `max`; `Err` beyond it.
+pub async fn list_services(ecs: &Client, cluster: &str, max: usize) -> Result<Vec<String>, Error> {
+    let mut all = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let out = ecs
+            .list_services()
+            .cluster(cluster)
+            .max_results(100)
+            .set_next_token(next.take())
+            .send()
+            .await
+            .map_err(aws("ListServices", format!("the services of cluster {cluster}")))?;
+        all.extend(out.service_arns().iter().cloned());
+        if all.len() > max {
+            return Err(unexpected("ListServices", cluster, &format!("more than {max} services")));
+        }
+        match out.next_token() {
+            Some(token) => next = Some(token.to_owned()),
+            None => return Ok(all),
         }
     }
 }

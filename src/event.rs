@@ -3,14 +3,10 @@
 //! The event carries the pipeline's temporary artifact credentials, so nothing here derives a `Debug` that
 //! could print them, and parse errors never quote them.
 
-pub mod params;
-
 use std::fmt;
 
 use aws_lambda_events::event::codepipeline_job::CodePipelineJob;
 use serde_json::Value;
-
-pub use params::{Params, ParamsError};
 
 /// One CodePipeline job, as much as the deploy needs of it.
 #[derive(Debug, Clone)]

@@ -6,8 +6,7 @@ use std::fmt::Write;
 use aws_sdk_ecs::types::{Deployment, DeploymentRolloutState, Service, ServiceEvent, Task};
 use aws_smithy_types::DateTime;
 
-use crate::error::MAX_FAILURE_MESSAGE;
-use crate::text::{clip, short_arn, truncate};
+use crate::text::{MAX_FAILURE_MESSAGE, clip, short_arn, truncate};
 
 /// Where our deployment stands.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,13 +1,21 @@
-//! `UserParameters`: the action's configuration, a JSON object (the public contract; README documents it).
+//! `UserParameters` (and the deploy file): the action's configuration, a JSON object, turned into what the
+//! engine runs — the action, its targets (one `service` is a list of one) and its policy. The public contract;
+//! README documents it, and [`keys`] holds the one table of which key goes with which action and where.
 //!
 //! Validation only: every problem names the key, suggests the nearest valid key for a typo, and says what
 //! a valid value looks like.
 
+pub mod keys;
+pub mod overrides;
+
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::overrides::{OverrideError, Overrides};
-use crate::text::{clip, edit_distance};
-pub use crate::token::OnTimeout;
+pub use keys::{Action, KEYS};
+use keys::{RELEASE_KEYS, rule_of};
+use overrides::{OverrideError, Overrides};
+
+use crate::text::{clip, edit_distance, json_kind};
 
 /// The file name used when `fileName` is not given.
 pub const DEFAULT_FILE_NAME: &str = "imagedefinitions.json";
@@ -16,45 +24,10 @@ pub const IMAGE_DETAIL_FILE_NAME: &str = "imageDetail.json";
 /// Default and bounds of `timeoutMinutes` (CodePipeline fails any action after 24 hours).
 pub const DEFAULT_TIMEOUT_MINUTES: u32 = 60;
 pub const MAX_TIMEOUT_MINUTES: u32 = 1440;
+/// At most this many services in `services` (the continuation token must hold them all).
+pub const MAX_SERVICES: usize = 10;
 
 const EXAMPLE: &str = r#"{"cluster": "prod", "service": "web"}"#;
-
-/// Every key the contract accepts, in the order README lists them (`readme_lists_every_key_in_order`).
-pub const KEYS: [&str; 25] = [
-    "action",
-    "cluster",
-    "service",
-    "services",
-    "atomic",
-    "taskDefinition",
-    "serviceDeploymentArn",
-    "hookId",
-    "artifact",
-    "fileName",
-    "containerName",
-    "wait",
-    "timeoutMinutes",
-    "onTimeout",
-    "forceNewDeployment",
-    "containers",
-    "cpu",
-    "memory",
-    "taskRoleArn",
-    "executionRoleArn",
-    "taskDefinitionFile",
-    "verifyImages",
-    "keepRevisions",
-    "dryRun",
-    "deployFile",
-];
-
-/// Keys a deploy file may not hold: what the action is, where the file is read from, and the file itself.
-const NOT_IN_DEPLOY_FILE: [(&str, &str); 4] = [
-    ("action", "the pipeline says what the action does"),
-    ("services", "the pipeline says where; every later look at the deployments reads the services from it"),
-    ("deployFile", "a deploy file does not name another one"),
-    ("artifact", "the deploy file is read from that artifact, so the pipeline names it"),
-];
 
 /// Keys of CodePipeline's built-in "Amazon ECS" action, which people migrating from it will type.
 const BUILT_IN_ACTION_KEYS: [(&str, &str); 4] = [
@@ -63,27 +36,6 @@ const BUILT_IN_ACTION_KEYS: [(&str, &str); 4] = [
     ("FileName", "fileName"),
     ("DeploymentTimeout", "timeoutMinutes"),
 ];
-
-/// What the action does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    /// Release the build's images (or, with `taskDefinition`, promote an existing revision).
-    Deploy,
-    /// Continue a deployment waiting at a pause hook.
-    Continue,
-    /// Roll the service back.
-    Rollback,
-}
-
-impl Action {
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Deploy => "deploy",
-            Self::Continue => "continue",
-            Self::Rollback => "rollback",
-        }
-    }
-}
 
 /// How far to follow the deployment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -95,25 +47,55 @@ pub enum Wait {
     Paused,
 }
 
-/// At most this many services in `services` (the continuation token must hold them all).
-pub const MAX_SERVICES: usize = 10;
-
-/// One service a release goes to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceTarget {
-    pub cluster: String,
-    pub service: String,
+/// What happens to a deployment still going when the timeout runs out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnTimeout {
+    #[default]
+    Rollback,
+    Leave,
 }
 
-/// Validated `UserParameters`.
+/// One service an action goes to, with what that service alone gets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub cluster: String,
+    pub service: String,
+    /// A task definition in the artifact to register for this service (instead of building on what it runs).
+    pub task_definition_file: Option<String>,
+    /// The overrides this service's new revision gets: the top-level ones, with the entry's own over them.
+    pub overrides: Overrides,
+    /// Containers the entry itself overrides: each must be one of this service's.
+    pub own_containers: Vec<String>,
+}
+
+impl Target {
+    /// `cluster`/`service`, as CodePipeline users read them.
+    pub fn named(cluster: &str, service: &str) -> Self {
+        Self {
+            cluster: cluster.to_owned(),
+            service: service.to_owned(),
+            task_definition_file: None,
+            overrides: Overrides::default(),
+            own_containers: Vec::new(),
+        }
+    }
+
+    /// "service web in cluster prod".
+    pub fn describe(&self) -> String {
+        format!("service {} in cluster {}", self.service, self.cluster)
+    }
+}
+
+/// Validated `UserParameters` (with the deploy file merged in, once read).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Params {
     pub action: Action,
-    pub cluster: String,
-    pub service: String,
-    /// `services`: several services released together (empty: the one `service`).
-    pub services: Vec<ServiceTarget>,
-    /// With `services`: when one fails, roll the others back.
+    /// The services this action goes to, in order: `services`, or the one `service`.
+    pub targets: Vec<Target>,
+    /// One `service` named at the top level (not `services`): the output variables keep their single names only.
+    pub single: bool,
+    /// With several services: when one fails, roll the others back.
     pub atomic: bool,
     /// deploy: the existing revision to promote; rollback: the revision to roll back to.
     pub task_definition: Option<String>,
@@ -127,11 +109,12 @@ pub struct Params {
     pub wait: Wait,
     /// `None`: the default, or longer when the service's deployment strategy bakes longer.
     pub timeout_minutes: Option<u32>,
-    pub on_timeout: OnTimeout,
+    /// `None`: the default of the move (rollback for a release, leave for a revert).
+    pub on_timeout: Option<OnTimeout>,
     pub force_new_deployment: bool,
-    /// Changes beyond the image: `containers`, `cpu`, `memory`, `taskRoleArn`, `executionRoleArn`.
+    /// Top-level changes beyond the image (each target's own are in [`Target::overrides`]).
     pub overrides: Overrides,
-    /// A task definition in the artifact to register (instead of building on the running revision).
+    /// A task definition in the artifact to register (top level: for every target without its own).
     pub task_definition_file: Option<String>,
     /// After a final success, deregister the family's ACTIVE revisions beyond the newest N (1–100).
     pub keep_revisions: Option<u32>,
@@ -141,6 +124,8 @@ pub struct Params {
     pub dry_run: bool,
     /// A JSON file in the input artifact holding more of these keys (merged by [`with_deploy_file`]).
     pub deploy_file: Option<String>,
+    /// The deploy file named the targets: a continuation job cannot read them from UserParameters.
+    pub targets_from_file: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -161,6 +146,8 @@ pub enum ParamsError {
     Invalid { key: &'static str, problem: String },
     #[error("UserParameters key {0}")]
     Override(#[from] OverrideError),
+    #[error("UserParameters key \"services\" entry {index} ({service}): {source}")]
+    Entry { index: usize, service: String, source: Box<ParamsError> },
     #[error("the deploy file {file} {problem}")]
     DeployFile { file: String, problem: String },
     #[error("{source} (the key is set in the deploy file {file})")]
@@ -174,6 +161,7 @@ impl ParamsError {
             Self::UnknownKey { key, .. } => Some(key),
             Self::WrongType { key, .. } | Self::MissingKey { key, .. } | Self::Invalid { key, .. } => Some(key),
             Self::Override(e) => e.path.split('.').next(),
+            Self::Entry { .. } => Some("services"),
             _ => None,
         }
     }
@@ -186,11 +174,11 @@ impl ParamsError {
 pub fn parse(raw: Option<&str>) -> Result<Params, ParamsError> {
     let map = object(raw)?;
     let complete = !map.contains_key("deployFile");
-    validate(&map, complete)
+    validate(&map, complete, false)
 }
 
-/// The parameters once the deploy file `file` (its bytes `content`) is merged into `UserParameters`: any key
-/// but `action`, `deployFile` and `artifact`, and none that `UserParameters` sets too ("set it in one place").
+/// The parameters once the deploy file `file` (its bytes `content`) is merged into `UserParameters`: any key the
+/// key rules allow there, and none that `UserParameters` sets too ("set it in one place").
 pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result<Params, ParamsError> {
     let mut map = object(raw)?;
     let problem = |problem: String| ParamsError::DeployFile { file: clip(file, 200), problem };
@@ -198,13 +186,14 @@ pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result
     let Value::Object(extra) = value else {
         return Err(problem(format!("must hold a JSON object of UserParameters keys, not {}", json_kind(&value))));
     };
+    let mut targets_from_file = false;
     for (key, value) in extra {
-        if let Some((_, why)) = NOT_IN_DEPLOY_FILE.iter().find(|(k, _)| *k == key) {
-            return Err(problem(format!("sets \"{key}\", which only UserParameters may set: {why}")));
-        }
-        if !KEYS.contains(&key.as_str()) {
+        let Some(rule) = rule_of(&key) else {
             let error = ParamsError::UnknownKey { key: clip(&key, 64), hint: suggestion(&key) };
             return Err(ParamsError::InDeployFile { file: clip(file, 200), source: Box::new(error) });
+        };
+        if let Err(why) = rule.deploy_file {
+            return Err(problem(format!("sets \"{key}\", which only UserParameters may set: {why}")));
         }
         if key == "cluster" && map.contains_key("services") {
             return Err(problem(
@@ -219,10 +208,11 @@ pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result
                  cluster and services; the build says what: files and options)"
             )));
         }
+        targets_from_file |= matches!(key.as_str(), "cluster" | "service" | "services");
         map.insert(key, value);
     }
     let from_file = |key: &str| !object(raw).is_ok_and(|user| user.contains_key(key));
-    validate(&map, true).map_err(|e| match e.key() {
+    validate(&map, true, targets_from_file).map_err(|e| match e.key() {
         Some(key) if from_file(key) => ParamsError::InDeployFile { file: clip(file, 200), source: Box::new(e) },
         _ => e,
     })
@@ -237,41 +227,19 @@ fn object(raw: Option<&str>) -> Result<Map<String, Value>, ParamsError> {
     }
 }
 
-fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsError> {
-    if let Some(key) = map.keys().find(|k| !KEYS.contains(&k.as_str())) {
+fn validate(map: &Map<String, Value>, complete: bool, targets_from_file: bool) -> Result<Params, ParamsError> {
+    if let Some(key) = map.keys().find(|k| rule_of(k).is_none()) {
         return Err(ParamsError::UnknownKey { key: clip(key, 64), hint: suggestion(key) });
     }
     let fields = Fields(map);
     let action = fields.action()?;
     fields.only_with(action)?;
-    let required = |key: &'static str, meaning: &'static str| match fields.optional_name(key)? {
-        Some(name) => Ok(name),
-        None if !complete => Ok(String::new()),
-        None => Err(ParamsError::MissingKey { key, meaning }),
-    };
-    let services = fields.services()?;
-    let needs_cluster = services.is_empty() || services.iter().any(|t| t.cluster.is_empty());
+    let overrides = Overrides::parse(map)?;
+    let task_definition_file = fields.optional_file("taskDefinitionFile")?;
+    let targets = fields.targets(complete, &overrides, &task_definition_file)?;
     let params = Params {
         action,
-        cluster: if needs_cluster {
-            required("cluster", "the ECS cluster name or ARN")?
-        } else {
-            fields.optional_name("cluster")?.unwrap_or_default()
-        },
-        service: if services.is_empty() {
-            required("service", "the ECS service name or ARN (or \"services\": a list of them)")?
-        } else {
-            String::new()
-        },
-        services: services
-            .into_iter()
-            .map(|t| match t.cluster.is_empty() {
-                true => {
-                    ServiceTarget { cluster: fields.optional_name("cluster").ok().flatten().unwrap_or_default(), ..t }
-                }
-                false => t,
-            })
-            .collect(),
+        single: !map.contains_key("services"),
         atomic: fields.bool("atomic", false)?,
         task_definition: fields.optional_name("taskDefinition")?,
         service_deployment_arn: fields.optional_name("serviceDeploymentArn")?,
@@ -283,61 +251,45 @@ fn validate(map: &Map<String, Value>, complete: bool) -> Result<Params, ParamsEr
         timeout_minutes: fields.timeout_minutes()?,
         on_timeout: fields.on_timeout()?,
         force_new_deployment: fields.bool("forceNewDeployment", false)?,
-        overrides: Overrides::parse(map)?,
+        overrides,
         keep_revisions: fields.keep_revisions()?,
-        task_definition_file: match fields.0.contains_key("taskDefinitionFile") {
-            true => Some(fields.file_name("taskDefinitionFile")?),
-            false => None,
-        },
+        task_definition_file,
         verify_images: fields.bool("verifyImages", true)?,
         dry_run: fields.bool("dryRun", false)?,
-        deploy_file: match fields.0.contains_key("deployFile") {
-            true => Some(fields.file_name("deployFile")?),
-            false => None,
-        },
+        deploy_file: fields.optional_file("deployFile")?,
+        targets,
+        targets_from_file,
     };
+    if params.service_deployment_arn.is_some() && params.targets.len() > 1 {
+        return Err(invalid(
+            "serviceDeploymentArn",
+            "names one service's deployment; with several services, each service's current deployment is continued \
+             (leave serviceDeploymentArn out)",
+        ));
+    }
     if complete && params.reads_artifact() {
         params.check_container_name()?;
     }
     Ok(params)
 }
 
-/// Keys that only one action uses, and the actions that take them.
-const ONLY_WITH: [(&str, &[Action]); 20] = [
-    ("taskDefinitionFile", &[Action::Deploy]),
-    ("verifyImages", &[Action::Deploy]),
-    ("keepRevisions", &[Action::Deploy]),
-    ("containers", &[Action::Deploy]),
-    ("cpu", &[Action::Deploy]),
-    ("memory", &[Action::Deploy]),
-    ("taskRoleArn", &[Action::Deploy]),
-    ("executionRoleArn", &[Action::Deploy]),
-    ("services", &[Action::Deploy]),
-    ("atomic", &[Action::Deploy]),
-    ("artifact", &[Action::Deploy]),
-    ("fileName", &[Action::Deploy]),
-    ("containerName", &[Action::Deploy]),
-    ("forceNewDeployment", &[Action::Deploy]),
-    ("dryRun", &[Action::Deploy]),
-    ("deployFile", &[Action::Deploy]),
-    ("serviceDeploymentArn", &[Action::Continue]),
-    ("hookId", &[Action::Continue]),
-    ("taskDefinition", &[Action::Deploy, Action::Rollback]),
-    ("onTimeout", &[Action::Deploy, Action::Continue, Action::Rollback]),
-];
-
 impl Params {
-    /// The services this release goes to: `services`, or the one `service`.
-    pub fn targets(&self) -> Vec<ServiceTarget> {
-        if self.services.is_empty() {
-            return vec![ServiceTarget { cluster: self.cluster.clone(), service: self.service.clone() }];
-        }
-        self.services.clone()
-    }
-
-    /// Whether this job reads the build's image file: a deploy that is not a promotion.
+    /// Whether this job reads the build's artifact: a deploy that is not a promotion.
     pub fn reads_artifact(&self) -> bool {
         self.action == Action::Deploy && self.task_definition.is_none()
+    }
+
+    /// Whether any target gets a task definition from the artifact.
+    pub fn task_definition_files(&self) -> Vec<&str> {
+        let mut files: Vec<&str> = self.targets.iter().filter_map(|t| t.task_definition_file.as_deref()).collect();
+        files.sort_unstable();
+        files.dedup();
+        files
+    }
+
+    /// What happens at the timeout: as asked, else rollback for a release and leave for a revert.
+    pub fn on_timeout_for(&self, reverting: bool) -> OnTimeout {
+        self.on_timeout.unwrap_or(if reverting { OnTimeout::Leave } else { OnTimeout::Rollback })
     }
 
     /// `containerName` goes with `imageDetail.json` (which names no container) and only with it.
@@ -376,80 +328,77 @@ impl Fields<'_> {
         }
     }
 
-    /// Refuses keys the action does not use, and a promotion that also names an image source.
+    /// Refuses keys the action does not use (the key rules), and a promotion that also names an image source.
     fn only_with(&self, action: Action) -> Result<(), ParamsError> {
-        for (key, actions) in ONLY_WITH {
-            if self.0.contains_key(key) && !actions.contains(&action) {
-                let takers: Vec<&str> = actions.iter().map(|a| a.name()).collect();
+        for key in self.0.keys() {
+            let Some(rule) = rule_of(key) else { continue };
+            if !rule.actions.contains(&action) {
+                let takers: Vec<&str> = rule.actions.iter().map(|a| a.name()).collect();
                 return Err(invalid(
-                    key,
+                    rule.key,
                     format!("is not used with action \"{}\" (only with {})", action.name(), takers.join(", ")),
                 ));
             }
         }
-        let image_source = [
-            "fileName",
-            "containerName",
-            "artifact",
-            "deployFile",
-            "dryRun",
-            "verifyImages",
-            "containers",
-            "cpu",
-            "memory",
-            "taskRoleArn",
-            "executionRoleArn",
-        ]
-        .into_iter()
-        .find(|k| self.0.contains_key(*k));
-        if let (Action::Deploy, true, Some(key)) = (action, self.0.contains_key("taskDefinition"), image_source) {
+        let promotion = action == Action::Deploy && self.0.contains_key("taskDefinition");
+        let entry_sets = |key: &str| {
+            self.0
+                .get("services")
+                .and_then(Value::as_array)
+                .is_some_and(|entries| entries.iter().any(|e| e.as_object().is_some_and(|o| o.contains_key(key))))
+        };
+        if let (true, Some(key)) =
+            (promotion, RELEASE_KEYS.into_iter().find(|k| self.0.contains_key(*k) || entry_sets(k)))
+        {
             return Err(invalid(
-                key,
+                rule_of(key).map(|r| r.key).unwrap_or("taskDefinition"),
                 "cannot be set with \"taskDefinition\": a promotion deploys that existing revision as it is and \
                  reads no image file (one source of truth for what is deployed); remove one of them"
                     .to_owned(),
             ));
         }
+        if self.0.contains_key("atomic") && !self.0.contains_key("services") {
+            return Err(invalid("atomic", "is for a release to several services (\"services\")"));
+        }
+        if self.0.contains_key("services") && self.0.contains_key("service") {
+            return Err(invalid("services", "cannot be set with \"service\"; list every service in \"services\""));
+        }
         Ok(())
     }
 
-    /// `services`: 1 to 10 service names/ARNs or `{"cluster": …, "service": …}` objects, without `service`.
-    /// An entry without a cluster gets the top-level `cluster` (filled in by the caller; empty here).
-    fn services(&self) -> Result<Vec<ServiceTarget>, ParamsError> {
-        const KEY: &str = "services";
-        let Some(value) = self.0.get(KEY) else {
-            if self.0.contains_key("atomic") {
-                return Err(invalid("atomic", "is for a release to several services (\"services\")"));
-            }
-            return Ok(Vec::new());
+    /// The targets: the one `service`, or the entries of `services` (1 to 10 service names/ARNs or objects with
+    /// `cluster`, `service` and the keys one target alone may get). An entry without a cluster gets the
+    /// top-level `cluster`. Incomplete parameters (a deploy file to come) may leave them empty.
+    fn targets(
+        &self,
+        complete: bool,
+        overrides: &Overrides,
+        task_definition_file: &Option<String>,
+    ) -> Result<Vec<Target>, ParamsError> {
+        let with_defaults = |cluster: String, service: String| Target {
+            cluster,
+            service,
+            task_definition_file: task_definition_file.clone(),
+            overrides: overrides.clone(),
+            own_containers: Vec::new(),
         };
-        if self.0.contains_key("service") {
-            return Err(invalid(KEY, "cannot be set with \"service\"; list every service in \"services\""));
-        }
-        if self.0.contains_key("taskDefinition") {
-            return Err(invalid(
-                KEY,
-                "cannot be set with \"taskDefinition\": a promotion deploys one revision to one service",
-            ));
-        }
-        if let Some(key) = ["cpu", "memory", "taskRoleArn", "executionRoleArn", "keepRevisions", "taskDefinitionFile"]
-            .into_iter()
-            .find(|k| self.0.contains_key(*k))
-        {
-            return Err(invalid(
-                KEY,
-                format!(
-                    "cannot be set with \"{key}\" yet: a task's size, roles, revision clean-up and task definition file \
-                     go to one service per action (\"containers\" overrides apply by container name to every service)"
-                ),
-            ));
-        }
-        if self.0.get("wait").and_then(Value::as_str) == Some("paused") {
-            return Err(invalid(
-                KEY,
-                "cannot be set with \"wait\": \"paused\" (a pause is one service's; deploy it alone)",
-            ));
-        }
+        let top_cluster = self.optional_name("cluster")?;
+        let Some(value) = self.0.get("services") else {
+            let service = self.optional_name("service")?;
+            let (cluster, service) = match (top_cluster, service) {
+                (Some(c), Some(s)) => (c, s),
+                (c, s) if !complete => (c.unwrap_or_default(), s.unwrap_or_default()),
+                (None, _) => return Err(missing_cluster()),
+                (_, None) => {
+                    return Err(ParamsError::MissingKey {
+                        key: "service",
+                        meaning: "the ECS service name or ARN (or \"services\": a list of them)",
+                    });
+                }
+            };
+            return Ok(vec![with_defaults(cluster, service)]);
+        };
+        const KEY: &str = "services";
         let Value::Array(entries) = value else {
             return Err(wrong_type(
                 KEY,
@@ -460,43 +409,21 @@ impl Fields<'_> {
         if entries.is_empty() || entries.len() > MAX_SERVICES {
             return Err(invalid(KEY, format!("must list 1 to {MAX_SERVICES} services, not {}", entries.len())));
         }
-        let mut targets: Vec<ServiceTarget> = Vec::new();
+        let mut targets: Vec<Target> = Vec::new();
         for (i, entry) in entries.iter().enumerate() {
-            let name = |v: Option<&Value>, what: &str| -> Result<Option<String>, ParamsError> {
-                match v {
-                    None => Ok(None),
-                    Some(Value::String(s)) if !s.is_empty() && s.trim() == s && s.len() <= 1600 => Ok(Some(s.clone())),
-                    Some(other) => Err(invalid(
-                        KEY,
-                        format!("entry {i}: {what} must be a non-empty name or ARN, not {}", json_kind(other)),
-                    )),
-                }
-            };
             let target = match entry {
                 Value::String(_) => {
-                    let service = name(Some(entry), "the service")?.unwrap_or_default();
+                    let service = entry_name(i, Some(entry), "the service")?.unwrap_or_default();
                     // A service ARN of the long format names its cluster: …:service/<cluster>/<service>.
                     let cluster = service
                         .split_once(":service/")
                         .and_then(|(_, path)| path.split_once('/'))
                         .map(|(cluster, _)| cluster.to_owned())
+                        .or_else(|| top_cluster.clone())
                         .unwrap_or_default();
-                    ServiceTarget { cluster, service }
+                    with_defaults(cluster, service)
                 }
-                Value::Object(o) => {
-                    if let Some(extra) = o.keys().find(|k| !matches!(k.as_str(), "cluster" | "service")) {
-                        return Err(invalid(
-                            KEY,
-                            format!(
-                                "entry {i} has an unknown key {:?}; an entry has \"cluster\" and \"service\"",
-                                clip(extra, 64)
-                            ),
-                        ));
-                    }
-                    let service = name(o.get("service"), "\"service\"")?
-                        .ok_or_else(|| invalid(KEY, format!("entry {i} has no \"service\"")))?;
-                    ServiceTarget { cluster: name(o.get("cluster"), "\"cluster\"")?.unwrap_or_default(), service }
-                }
+                Value::Object(o) => self.entry(i, o, &top_cluster, overrides, task_definition_file)?,
                 other => {
                     return Err(invalid(
                         KEY,
@@ -504,21 +431,59 @@ impl Fields<'_> {
                     ));
                 }
             };
-            let cluster =
-                if target.cluster.is_empty() { self.string("cluster")?.unwrap_or_default() } else { &target.cluster };
-            if targets.iter().any(|t| {
-                let c = if t.cluster.is_empty() {
-                    self.string("cluster").ok().flatten().unwrap_or_default()
-                } else {
-                    &t.cluster
-                };
-                t.service == target.service && c == cluster
-            }) {
+            if target.cluster.is_empty() {
+                return Err(missing_cluster());
+            }
+            if targets.iter().any(|t| t.service == target.service && t.cluster == target.cluster) {
                 return Err(invalid(KEY, format!("lists {} twice", clip(&target.service, 100))));
             }
             targets.push(target);
         }
         Ok(targets)
+    }
+
+    /// One `services` object: `cluster`, `service`, and what this target alone gets (the key rules' entry keys).
+    fn entry(
+        &self,
+        i: usize,
+        o: &Map<String, Value>,
+        top_cluster: &Option<String>,
+        overrides: &Overrides,
+        task_definition_file: &Option<String>,
+    ) -> Result<Target, ParamsError> {
+        if let Some(extra) = o.keys().find(|k| !keys::entry_keys().any(|e| e == k.as_str())) {
+            let allowed: Vec<&str> = keys::entry_keys().collect();
+            return Err(invalid(
+                "services",
+                format!(
+                    "entry {i} has an unknown key {:?}; an entry may have {}",
+                    clip(extra, 64),
+                    allowed.iter().map(|k| format!("\"{k}\"")).collect::<Vec<_>>().join(", ")
+                ),
+            ));
+        }
+        let service = entry_name(i, o.get("service"), "\"service\"")?
+            .ok_or_else(|| invalid("services", format!("entry {i} has no \"service\"")))?;
+        let cluster =
+            entry_name(i, o.get("cluster"), "\"cluster\"")?.or_else(|| top_cluster.clone()).unwrap_or_default();
+        let wrap = |e: ParamsError| ParamsError::Entry { index: i, service: clip(&service, 100), source: Box::new(e) };
+        let own = Overrides::parse(o).map_err(|e| wrap(e.into()))?;
+        let fields = Fields(o);
+        let file = fields.optional_file("taskDefinitionFile").map_err(wrap)?;
+        Ok(Target {
+            task_definition_file: file.or_else(|| task_definition_file.clone()),
+            own_containers: own.containers.keys().cloned().collect(),
+            overrides: overrides.with(&own),
+            cluster,
+            service,
+        })
+    }
+
+    fn optional_file(&self, key: &'static str) -> Result<Option<String>, ParamsError> {
+        match self.0.contains_key(key) {
+            true => Ok(Some(self.file_name(key)?)),
+            false => Ok(None),
+        }
     }
 
     fn wait(&self, action: Action) -> Result<Wait, ParamsError> {
@@ -583,13 +548,17 @@ impl Fields<'_> {
         }
     }
 
-    fn on_timeout(&self) -> Result<OnTimeout, ParamsError> {
+    fn on_timeout(&self) -> Result<Option<OnTimeout>, ParamsError> {
         match self.string("onTimeout")? {
-            None | Some("rollback") => Ok(OnTimeout::Rollback),
-            Some("leave") => Ok(OnTimeout::Leave),
+            None => Ok(None),
+            Some("rollback") => Ok(Some(OnTimeout::Rollback)),
+            Some("leave") => Ok(Some(OnTimeout::Leave)),
             Some(other) => Err(invalid(
                 "onTimeout",
-                format!("must be \"rollback\" (the default) or \"leave\", not {:?}", clip(other, 64)),
+                format!(
+                    "must be \"rollback\" (the default for a release) or \"leave\" (the default for a rollback), not {:?}",
+                    clip(other, 64)
+                ),
             )),
         }
     }
@@ -637,18 +606,6 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ParamsError {
     ParamsError::Invalid { key, problem: problem.into() }
 }
 
-/// "a string", "null"…: what a JSON value is, for messages.
-pub(crate) fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
-    }
-}
-
 /// `", did you mean \"cluster\"?"` for a near miss, empty when nothing is near.
 fn suggestion(key: &str) -> String {
     if let Some((_, ours)) = BUILT_IN_ACTION_KEYS.iter().find(|(theirs, _)| *theirs == key) {
@@ -661,6 +618,22 @@ fn suggestion(key: &str) -> String {
         .min()
         .map(|(_, k)| format!(", did you mean \"{k}\"?"))
         .unwrap_or_default()
+}
+
+fn missing_cluster() -> ParamsError {
+    ParamsError::MissingKey { key: "cluster", meaning: "the ECS cluster name or ARN" }
+}
+
+/// A name in entry `i` of `services`: non-empty, no surrounding whitespace, at most 1600 characters.
+fn entry_name(i: usize, value: Option<&Value>, what: &str) -> Result<Option<String>, ParamsError> {
+    match value {
+        None => Ok(None),
+        Some(Value::String(s)) if !s.is_empty() && s.trim() == s && s.len() <= 1600 => Ok(Some(s.clone())),
+        Some(other) => Err(invalid(
+            "services",
+            format!("entry {i}: {what} must be a non-empty name or ARN, not {}", json_kind(other)),
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -697,17 +670,17 @@ mod tests {
             p,
             Params {
                 action: Action::Deploy,
-                cluster: "prod".into(),
+                targets: vec![Target::named("prod", "web")],
+                single: true,
                 task_definition: None,
                 service_deployment_arn: None,
                 hook_id: None,
-                service: "web".into(),
                 artifact: None,
                 file_name: DEFAULT_FILE_NAME.into(),
                 container_name: None,
                 wait: Wait::Yes,
                 timeout_minutes: None,
-                on_timeout: OnTimeout::Rollback,
+                on_timeout: None,
                 force_new_deployment: false,
                 overrides: Overrides::default(),
                 keep_revisions: None,
@@ -715,8 +688,8 @@ mod tests {
                 verify_images: true,
                 dry_run: false,
                 deploy_file: None,
-                services: Vec::new(),
                 atomic: false,
+                targets_from_file: false,
             }
         );
     }
@@ -732,7 +705,12 @@ mod tests {
         assert_eq!(p.container_name.as_deref(), Some("app"));
         assert!(p.wait == Wait::No && p.force_new_deployment);
         assert_eq!(p.timeout_minutes, Some(1440));
-        assert_eq!(p.on_timeout, OnTimeout::Leave);
+        assert_eq!(p.on_timeout, Some(OnTimeout::Leave));
+        assert_eq!(
+            (p.on_timeout_for(false), ok(r#"{"cluster":"c","service":"s"}"#).on_timeout_for(true)),
+            (OnTimeout::Leave, OnTimeout::Leave)
+        );
+        assert_eq!(ok(r#"{"cluster":"c","service":"s"}"#).on_timeout_for(false), OnTimeout::Rollback);
     }
 
     #[test]
@@ -782,7 +760,7 @@ mod tests {
             (r#"{"cluster":"p","service":"w","timeoutMinutes":"30"}"#, "not the string \"30\""),
             (
                 r#"{"cluster":"p","service":"w","onTimeout":"stop"}"#,
-                "\"onTimeout\" must be \"rollback\" (the default) or \"leave\", not \"stop\"",
+                "\"onTimeout\" must be \"rollback\" (the default for a release) or \"leave\" (the default for a rollback), not \"stop\"",
             ),
             (r#"{"cluster":"p","service":"w","onTimeout":false}"#, "\"onTimeout\" must be a string"),
             (r#"{"cluster":"p","service":"w","fileName":"../x.json"}"#, "\"fileName\" must be a relative path"),
@@ -835,17 +813,22 @@ mod tests {
     fn a_deploy_file_completes_user_parameters() {
         let user = r#"{"cluster":"prod","service":"web","deployFile":"deploy.json"}"#;
         let partial = ok(r#"{"deployFile":"release/deploy.json"}"#);
-        assert_eq!((partial.cluster.as_str(), partial.deploy_file.as_deref()), ("", Some("release/deploy.json")));
+        assert_eq!(
+            (partial.targets[0].cluster.as_str(), partial.deploy_file.as_deref()),
+            ("", Some("release/deploy.json"))
+        );
         let merged =
             with_deploy_file(Some(user), "deploy.json", br#"{"wait":false,"dryRun":true,"timeoutMinutes":30}"#)
                 .unwrap();
         assert_eq!((merged.wait, merged.dry_run, merged.timeout_minutes), (Wait::No, true, Some(30)));
-        assert_eq!((merged.cluster.as_str(), merged.service.as_str()), ("prod", "web"));
+        assert_eq!(merged.targets, [Target::named("prod", "web")]);
+        assert!(!merged.targets_from_file);
         // The build may say where too, when the pipeline does not.
         let merged =
             with_deploy_file(Some(r#"{"deployFile":"d.json"}"#), "d.json", br#"{"cluster":"c","service":"s"}"#)
                 .unwrap();
-        assert_eq!((merged.cluster.as_str(), merged.service.as_str()), ("c", "s"));
+        assert_eq!(merged.targets, [Target::named("c", "s")]);
+        assert!(merged.targets_from_file, "a continuation job cannot read them back from UserParameters");
     }
 
     #[test]
@@ -913,7 +896,7 @@ mod tests {
         let p = ok(
             r#"{"cluster":"prod","services":["web","arn:aws:ecs:us-east-1:1:service/batch/jobs",{"cluster":"edge","service":"proxy"},{"service":"worker"}],"atomic":true}"#,
         );
-        let got: Vec<(&str, &str)> = p.services.iter().map(|t| (t.cluster.as_str(), t.service.as_str())).collect();
+        let got: Vec<(&str, &str)> = p.targets.iter().map(|t| (t.cluster.as_str(), t.service.as_str())).collect();
         assert_eq!(
             got,
             [
@@ -923,12 +906,11 @@ mod tests {
                 ("prod", "worker")
             ]
         );
-        assert!(p.atomic && p.service.is_empty());
-        assert_eq!(p.targets().len(), 4);
+        assert!(p.atomic && !p.single);
         // Every entry names its cluster: no top-level cluster needed.
-        assert!(ok(r#"{"services":[{"cluster":"a","service":"x"}]}"#).cluster.is_empty());
+        assert_eq!(ok(r#"{"services":[{"cluster":"a","service":"x"}]}"#).targets, [Target::named("a", "x")]);
         let one = ok(r#"{"cluster":"prod","service":"web"}"#);
-        assert_eq!(one.targets(), [ServiceTarget { cluster: "prod".into(), service: "web".into() }]);
+        assert_eq!((one.targets, one.single), (vec![Target::named("prod", "web")], true));
     }
 
     #[test]
@@ -947,16 +929,25 @@ mod tests {
                 r#"{"cluster":"p","service":"w","atomic":true}"#.to_owned(),
                 "\"atomic\" is for a release to several services",
             ),
-            (r#"{"action":"rollback","cluster":"p","services":["w"]}"#.to_owned(), "only with deploy"),
             (
-                r#"{"cluster":"p","services":["w"],"taskDefinition":"w:3"}"#.to_owned(),
-                "a promotion deploys one revision",
+                r#"{"cluster":"p","services":["a","b"],"serviceDeploymentArn":"arn:x","action":"continue"}"#.to_owned(),
+                "names one service's deployment",
             ),
-            (r#"{"cluster":"p","services":["w"],"wait":"paused"}"#.to_owned(), "a pause is one service's"),
-            (r#"{"cluster":"p","services":["w"],"cpu":"256"}"#.to_owned(), "cannot be set with \"cpu\" yet"),
             (
-                r#"{"cluster":"p","services":["w"],"keepRevisions":3}"#.to_owned(),
-                "cannot be set with \"keepRevisions\" yet",
+                r#"{"cluster":"p","services":[{"service":"a","wait":false}]}"#.to_owned(),
+                "entry 0 has an unknown key \"wait\"",
+            ),
+            (
+                r#"{"cluster":"p","services":[{"service":"a","cpu":"lots"}]}"#.to_owned(),
+                "\"services\" entry 0 (a): UserParameters key \"cpu\"",
+            ),
+            (
+                r#"{"cluster":"p","services":["a"],"taskDefinition":"a:3","containers":{}}"#.to_owned(),
+                "cannot be set with \"taskDefinition\"",
+            ),
+            (
+                r#"{"cluster":"p","services":[{"service":"a","cpu":"256"}],"taskDefinition":"a:3"}"#.to_owned(),
+                "\"cpu\" cannot be set with \"taskDefinition\"",
             ),
         ] {
             let message = err(&raw);
@@ -965,11 +956,45 @@ mod tests {
         // Container overrides go by container name to every service that has the container.
         let p = parse(Some(r#"{"cluster":"p","services":["a","b"],"containers":{"web":{"environment":{"K":"v"}}}}"#));
         assert_eq!(p.unwrap().overrides.containers.len(), 1);
+        // What used to be one service's only: every action, the task-level keys, revision clean-up, a pause.
+        for raw in [
+            r#"{"action":"rollback","cluster":"p","services":["w","x"]}"#,
+            r#"{"action":"continue","cluster":"p","services":["w","x"],"wait":"paused"}"#,
+            r#"{"cluster":"p","services":["w","x"],"taskDefinition":"w:3"}"#,
+            r#"{"cluster":"p","services":["w"],"wait":"paused","cpu":"256","keepRevisions":3,"taskDefinitionFile":"td.json"}"#,
+        ] {
+            ok(raw);
+        }
         let user = r#"{"cluster":"p","services":["a","b"],"deployFile":"d.json"}"#;
         let refused = with_deploy_file(Some(user), "d.json", br#"{"services":["c"]}"#).unwrap_err().to_string();
-        assert!(refused.contains("sets \"services\", which only UserParameters may set"), "{refused}");
+        assert!(refused.contains("sets \"services\", which UserParameters sets too"), "{refused}");
+        // The deploy file may name the services: a continuation job gets them from the token.
+        let merged =
+            with_deploy_file(Some(r#"{"deployFile":"d.json"}"#), "d.json", br#"{"cluster":"p","services":["a","b"]}"#);
+        let merged = merged.unwrap();
+        assert_eq!((merged.targets.len(), merged.targets_from_file), (2, true));
         let user = r#"{"services":[{"cluster":"p","service":"a"}],"deployFile":"d.json"}"#;
         let refused = with_deploy_file(Some(user), "d.json", br#"{"cluster":"q"}"#).unwrap_err().to_string();
         assert!(refused.contains("the services' cluster belongs beside them"), "{refused}");
+    }
+
+    #[test]
+    fn a_services_entry_gets_its_own_keys_over_the_top_level() {
+        let p = ok(r#"{"cluster":"prod","cpu":"256","memory":"512","taskDefinitionFile":"td.json",
+            "containers":{"app":{"environment":{"MODE":"shared"}},"envoy":{"command":["run"]}},
+            "services":["web",{"service":"api","cpu":"1024","memory":"2048","taskDefinitionFile":"api.json",
+                               "containers":{"app":{"environment":{"MODE":"api"}}},"taskRoleArn":"arn:aws:iam::111111111111:role/api"}]}"#);
+        let (web, api) = (&p.targets[0], &p.targets[1]);
+        assert_eq!((web.overrides.cpu.as_deref(), web.task_definition_file.as_deref()), (Some("256"), Some("td.json")));
+        assert_eq!((api.overrides.cpu.as_deref(), api.overrides.memory.as_deref()), (Some("1024"), Some("2048")));
+        assert_eq!(api.task_definition_file.as_deref(), Some("api.json"));
+        assert_eq!(api.overrides.task_role_arn.as_deref(), Some("arn:aws:iam::111111111111:role/api"));
+        assert_eq!(web.overrides.task_role_arn, None);
+        // The entry's container replaces the top-level one of the same name; the others still apply.
+        assert_eq!(api.overrides.containers["app"].environment["MODE"].as_deref(), Some("api"));
+        assert_eq!(web.overrides.containers["app"].environment["MODE"].as_deref(), Some("shared"));
+        assert!(api.overrides.containers.contains_key("envoy"));
+        assert_eq!((web.own_containers.len(), api.own_containers.clone()), (0, vec!["app".to_owned()]));
+        assert_eq!(p.task_definition_files(), ["api.json", "td.json"]);
     }
 }

@@ -8,7 +8,7 @@ use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, TagStatus};
 use aws_smithy_types::date_time::Format;
 use futures_util::future::try_join_all;
 
-use crate::clients::Clients;
+use crate::aws::clients::Clients;
 use crate::error::{Error, aws};
 use crate::images::{self, EcrId, EcrImage};
 use crate::text::edit_distance;

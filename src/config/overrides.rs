@@ -97,8 +97,26 @@ impl Overrides {
         Ok(out)
     }
 
-    /// The part of a release's overrides that goes to `td` when one release goes to several services: the
-    /// container overrides of the containers `td` has (task-level keys are refused with several services).
+    /// These overrides with `own` (a `services` entry's) over them: its task-level keys replace these, and each
+    /// container it names replaces this one's override of that container.
+    pub fn with(&self, own: &Self) -> Self {
+        let mut merged = self.clone();
+        merged.containers.extend(own.containers.iter().map(|(k, v)| (k.clone(), v.clone())));
+        for (mine, theirs) in [
+            (&mut merged.cpu, &own.cpu),
+            (&mut merged.memory, &own.memory),
+            (&mut merged.task_role_arn, &own.task_role_arn),
+            (&mut merged.execution_role_arn, &own.execution_role_arn),
+        ] {
+            if theirs.is_some() {
+                mine.clone_from(theirs);
+            }
+        }
+        merged
+    }
+
+    /// The part of the overrides that goes to `td` when one release goes to several services: the container
+    /// overrides of the containers `td` has, and the task-level ones.
     pub fn for_containers_of(&self, td: &TaskDefinition) -> Self {
         let names: Vec<&str> = td.container_definitions().iter().filter_map(|c| c.name()).collect();
         Self {

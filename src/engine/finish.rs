@@ -1,0 +1,300 @@
+//! Finish: what a final report needs beyond the look — the image digests ECS resolved (one
+//! DescribeServiceRevisions for every target), a failed target's stopped tasks and service events, and the
+//! clean-up of old revisions (`keepRevisions`).
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{ContainerImage, ServiceDeployment};
+use futures_util::future::join_all;
+use tracing::{info, warn};
+
+use super::decide::Look;
+use super::describe;
+use crate::aws::ecs;
+use crate::config::Target;
+use crate::judge::rollout;
+use crate::text::short_arn;
+use crate::token::{State, Tracker};
+
+/// Per target, the images ECS resolved for its deployment's target revision, by the look's answers.
+pub async fn digests(
+    ecs: &aws_sdk_ecs::Client,
+    looks: &[Option<Look>],
+) -> Vec<Option<Result<(String, Vec<ContainerImage>), String>>> {
+    let revision = |look: &Option<Look>| match look {
+        Some(Look::Deployment(sd)) => sd.target_service_revision().and_then(|r| r.arn()).map(str::to_owned),
+        _ => None,
+    };
+    let wanted: Vec<String> = looks.iter().filter_map(revision).collect();
+    let described = if wanted.is_empty() {
+        Ok(Vec::new())
+    } else {
+        ecs::describe_service_revisions(ecs, &wanted).await.map_err(|e| e.to_string())
+    };
+    looks
+        .iter()
+        .map(|look| {
+            let arn = revision(look)?;
+            Some(match &described {
+                Ok(revisions) => Ok((
+                    arn.clone(),
+                    revisions
+                        .iter()
+                        .find(|r| r.service_revision_arn() == Some(arn.as_str()))
+                        .map(|r| r.container_images().to_vec())
+                        .unwrap_or_default(),
+                )),
+                Err(e) => Err(e.clone()),
+            })
+        })
+        .collect()
+}
+
+/// A failed target's failure message with its stopped tasks and the service's events after it.
+pub async fn diagnose(
+    ecs: &aws_sdk_ecs::Client,
+    target: &Target,
+    dep: Option<String>,
+    sd: Option<&ServiceDeployment>,
+    since: Option<aws_smithy_types::DateTime>,
+    message: &str,
+) -> String {
+    let cluster = sd.and_then(|s| s.cluster_arn()).map(str::to_owned).unwrap_or_else(|| target.cluster.clone());
+    let service = sd.and_then(|s| s.service_arn()).map(str::to_owned).unwrap_or_else(|| target.service.clone());
+    let tasks = async {
+        match &dep {
+            Some(dep) => ecs::stopped_tasks(ecs, &cluster, dep).await,
+            None => (Vec::new(), Vec::new()),
+        }
+    };
+    let (stopped, described) = tokio::join!(tasks, ecs::describe_service(ecs, &cluster, &service));
+    let (stopped, mut notes) = stopped;
+    let events = match &described {
+        Ok(s) => s.events(),
+        Err(e) => {
+            notes.push(format!("service events unavailable: {e}"));
+            &[]
+        }
+    };
+    let since = sd.and_then(|s| s.created_at()).copied().or(since);
+    rollout::explain(message, &stopped, events, since, &notes)
+}
+
+/// At most this many revisions are deregistered by one job (each is one call); the rest go next time.
+pub const MAX_PER_JOB: usize = 25;
+/// The account-wide look at what runs stops beyond this many services (then nothing is deregistered).
+pub const MAX_SERVICES_SCANNED: usize = 2000;
+
+/// Why a revision beyond the newest N stays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Kept {
+    /// A service in the account and region runs it or is deploying it.
+    InUse,
+    /// One of this action's services ran it before the action (what a rollback goes back to).
+    Replaced,
+    /// The newest successful deployment of one of this action's services started from it or deployed it: ECS
+    /// rolls a failed deployment back to it.
+    RollbackTarget,
+}
+
+impl Kept {
+    fn reason(self) -> &'static str {
+        match self {
+            Self::InUse => "run or being deployed by a service in this account and region",
+            Self::Replaced => "run by this action's services before it",
+            Self::RollbackTarget => "what ECS would roll back to (the newest successful deployment's revisions)",
+        }
+    }
+}
+
+/// Which ACTIVE revisions go: beyond the newest `keep`, not protected, oldest first, at most [`MAX_PER_JOB`].
+/// `active` is newest first. Returns them, how many more would go, and per reason the revisions kept. Pure.
+pub fn choose(
+    active: &[String],
+    keep: usize,
+    protected: &BTreeMap<String, Kept>,
+) -> (Vec<String>, usize, BTreeMap<Kept, usize>) {
+    let mut kept = BTreeMap::new();
+    let mut candidates = Vec::new();
+    for arn in active.iter().skip(keep) {
+        match protected.get(arn) {
+            Some(reason) => *kept.entry(*reason).or_insert(0) += 1,
+            None => candidates.push(arn.clone()),
+        }
+    }
+    let chosen: Vec<String> = candidates.iter().rev().take(MAX_PER_JOB).cloned().collect();
+    let left = candidates.len() - chosen.len();
+    (chosen, left, kept)
+}
+
+/// `keepRevisions`: after a final success, each family this action deployed keeps its newest `keep` ACTIVE
+/// revisions and every protected one; the rest are deregistered. Problems are warning lines, never a failure.
+pub async fn clean_up(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target], keep: u32) -> Vec<String> {
+    let mut families: Vec<String> = Vec::new();
+    for slot in &t.t {
+        if slot.state() == State::Done && slot.3 != 0 {
+            let family = t.family(slot.2, targets);
+            if !families.contains(&family) {
+                families.push(family);
+            }
+        }
+    }
+    if families.is_empty() {
+        return Vec::new();
+    }
+    let protected = match protected(ecs, t, targets).await {
+        Ok(p) => p,
+        Err(e) => {
+            return vec![format!(
+                "warning: keepRevisions: could not tell which revisions the account's services run ({e}); none \
+                 deregistered"
+            )];
+        }
+    };
+    let mut lines = Vec::new();
+    for family in families {
+        lines.extend(clean_family(ecs, &family, keep, &protected).await);
+    }
+    lines
+}
+
+async fn clean_family(
+    ecs: &aws_sdk_ecs::Client,
+    family: &str,
+    keep: u32,
+    protected: &BTreeMap<String, Kept>,
+) -> Vec<String> {
+    let active = match ecs::active_revisions(ecs, family).await {
+        Ok(active) => active,
+        Err(e) => {
+            return vec![format!(
+                "warning: keepRevisions: could not list the revisions of {family} ({e}); none deregistered"
+            )];
+        }
+    };
+    let (chosen, left, kept) = choose(&active, keep as usize, protected);
+    let mut done = Vec::new();
+    let mut lines = Vec::new();
+    for arn in &chosen {
+        match ecs::deregister(ecs, arn).await {
+            Ok(()) => done.push(short_arn(arn).to_owned()),
+            Err(e) => {
+                warn!(task_definition = %arn, error = %e, "could not deregister");
+                lines.push(format!("warning: keepRevisions: could not deregister {} ({e})", short_arn(arn)));
+            }
+        }
+    }
+    info!(family = %family, deregistered = done.len(), "cleaned up old revisions");
+    let mut head = format!(
+        "keepRevisions {keep}: deregistered {} old revision(s) of {family}{}; {} ACTIVE remain",
+        done.len(),
+        if done.is_empty() { String::new() } else { format!(" ({})", done.join(", ")) },
+        active.len() - done.len()
+    );
+    if left > 0 {
+        head.push_str(&format!(", {left} more go on later deploys (at most {MAX_PER_JOB} per job)"));
+    }
+    lines.insert(0, head);
+    for (reason, count) in kept {
+        lines.insert(1, format!("keepRevisions: kept {count} older revision(s) of {family}: {}", reason.reason()));
+    }
+    lines
+}
+
+/// The revisions no clean-up may take: what any service in the account and region runs or deploys (every
+/// cluster, every service, paged and bounded), what this action's services ran before it, and each one's
+/// newest successful deployment's revisions.
+async fn protected(
+    ecs: &aws_sdk_ecs::Client,
+    t: &Tracker,
+    targets: &[Target],
+) -> Result<BTreeMap<String, Kept>, crate::error::Error> {
+    let mut protected = BTreeMap::new();
+    for (i, slot) in t.t.iter().enumerate() {
+        if slot.5 != 0 {
+            protected.insert(t.revision_arn(i, true, targets).unwrap_or_default(), Kept::Replaced);
+        }
+    }
+    // ECS's rollback target: each service's newest successful deployment, its target and source revisions.
+    let last =
+        join_all(targets.iter().map(|target| ecs::last_successful_deployment(ecs, &target.cluster, &target.service)))
+            .await;
+    let last: Vec<String> = last.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
+    let deployments = describe::deployments(ecs, &last).await?;
+    let revisions: Vec<String> = deployments
+        .values()
+        .flat_map(|sd| {
+            let (target, source) = describe::revision_arns(sd);
+            target.into_iter().chain(source)
+        })
+        .collect();
+    for td in describe::revision_task_definitions(ecs, &revisions).await?.into_values() {
+        protected.entry(td).or_insert(Kept::RollbackTarget);
+    }
+    // Every service of the account and region: what it runs or is deploying (PRIMARY and ACTIVE deployments).
+    let clusters = ecs::list_clusters(ecs, MAX_SERVICES_SCANNED).await?;
+    let mut scanned = 0;
+    for cluster in clusters {
+        let services = ecs::list_services(ecs, &cluster, MAX_SERVICES_SCANNED).await?;
+        scanned += services.len();
+        if scanned > MAX_SERVICES_SCANNED {
+            return Err(crate::error::Error::Plan(format!(
+                "the account has more than {MAX_SERVICES_SCANNED} services"
+            )));
+        }
+        for service in ecs::describe_services(ecs, &cluster, &services).await?.into_iter().flatten() {
+            for td in service.deployments().iter().filter_map(|d| d.task_definition()) {
+                protected.insert(td.to_owned(), Kept::InUse);
+            }
+            if let Some(td) = service.task_definition() {
+                protected.insert(td.to_owned(), Kept::InUse);
+            }
+        }
+    }
+    Ok(protected)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revs(numbers: &[u32]) -> Vec<String> {
+        numbers.iter().map(|n| format!("arn:aws:ecs:eu-west-1:1:task-definition/web:{n}")).collect()
+    }
+
+    fn kept(numbers: &[(u32, Kept)]) -> BTreeMap<String, Kept> {
+        numbers.iter().map(|(n, k)| (revs(&[*n])[0].clone(), *k)).collect()
+    }
+
+    #[test]
+    fn which_revisions_go() {
+        let active = revs(&[12, 11, 10, 9, 8, 7, 6]);
+        for (keep, protected, gone, counts) in [
+            (3, kept(&[(12, Kept::InUse), (11, Kept::Replaced)]), revs(&[6, 7, 8, 9]), vec![]),
+            (3, kept(&[(7, Kept::RollbackTarget)]), revs(&[6, 8, 9]), vec![(Kept::RollbackTarget, 1)]),
+            (1, kept(&[(9, Kept::Replaced)]), revs(&[6, 7, 8, 10, 11]), vec![(Kept::Replaced, 1)]),
+            (7, kept(&[]), Vec::new(), vec![]),
+            (
+                1,
+                kept(&[
+                    (11, Kept::InUse),
+                    (10, Kept::InUse),
+                    (9, Kept::InUse),
+                    (8, Kept::InUse),
+                    (7, Kept::InUse),
+                    (6, Kept::InUse),
+                ]),
+                Vec::new(),
+                vec![(Kept::InUse, 6)],
+            ),
+        ] {
+            let (chosen, left, reasons) = choose(&active, keep, &protected);
+            assert_eq!((chosen, left), (gone, 0), "keep {keep}");
+            assert_eq!(reasons.into_iter().collect::<Vec<_>>(), counts, "keep {keep}");
+        }
+        let many = revs(&(1..=60).rev().collect::<Vec<_>>());
+        let (gone, left, _) = choose(&many, 5, &BTreeMap::new());
+        assert_eq!((gone.len(), left), (MAX_PER_JOB, 55 - MAX_PER_JOB));
+        assert_eq!(gone[0], revs(&[1])[0], "oldest first");
+    }
+}

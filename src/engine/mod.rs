@@ -1,0 +1,892 @@
+//! The one engine: every action, for one target or ten, as a script of named steps.
+//!
+//! A first job: read the release → describe → plan → verify → (a dry run reports the plan here) → apply →
+//! report. Every later job: look → decide → (rollbacks) → finish → report. One service is a list of one; the
+//! action (deploy, promote, rollback, continue) only changes what plan gives each target.
+//!
+//! - [`describe`]: what the targets run, batched and concurrent;
+//! - [`plan`]: what each target gets (pure);
+//! - [`apply`]: register once, move every target at once; the rollbacks a look decides on;
+//! - [`look`]: one look at every target's deployment;
+//! - [`decide`]: where each target stands, and what the action does about it (pure);
+//! - [`finish`]: digests, diagnostics, clean-up;
+//! - [`summary`]: the words and output variables of every report.
+
+pub mod apply;
+pub mod decide;
+pub mod describe;
+pub mod finish;
+pub mod look;
+pub mod plan;
+pub mod summary;
+
+use std::collections::BTreeMap;
+
+use aws_sdk_ecs::types::{Service, ServiceDeployment};
+use tracing::{info, warn};
+
+use self::decide::{Decision, End, Look};
+use self::plan::{Current, Move, NewRevision, Plan, TargetPlan};
+use self::summary::Summary;
+use crate::aws::clients::Clients;
+use crate::aws::ecr::{self, ImageCheck};
+use crate::aws::ecs;
+use crate::checkpoint::Checkpoint;
+use crate::clock::now;
+use crate::config::{self, Action, Params, Target, Wait};
+use crate::diff;
+use crate::error::Error;
+use crate::event::Job;
+use crate::guard::Guard;
+use crate::judge::deployment;
+use crate::release;
+use crate::report::{Outcome, Progress, Success};
+use crate::taskdef;
+use crate::text::short_arn;
+use crate::token::{MAX_LEN, Op, Tracker};
+
+/// What every step of one invocation uses.
+pub struct Ctx<'a> {
+    pub clients: &'a Clients,
+    pub guard: &'a Guard,
+    pub job: &'a Job,
+    pub checkpoint: &'a Checkpoint,
+}
+
+impl Ctx<'_> {
+    fn ecs(&self) -> &aws_sdk_ecs::Client {
+        &self.clients.ecs
+    }
+}
+
+/// One job: the first of an action (by its `action`), or a later one (by its token).
+pub async fn run(cx: &Ctx<'_>) -> Result<Outcome, Error> {
+    if let Some(token) = &cx.job.continuation_token {
+        return follow(cx, token).await;
+    }
+    let params = config::parse(cx.job.user_parameters.as_deref())?;
+    match params.action {
+        Action::Deploy if params.task_definition.is_some() => promote(cx, params).await,
+        Action::Deploy => release(cx, params).await,
+        Action::Rollback => rollback(cx, params).await,
+        Action::Continue => continue_deployments(cx, params).await,
+    }
+}
+
+fn what(targets: &[Target]) -> String {
+    match targets {
+        [one] => one.describe(),
+        many => format!("{} services", many.len()),
+    }
+}
+
+/// Describe: every target's service (ACTIVE, ECS controller).
+async fn services(cx: &Ctx<'_>, targets: &[Target]) -> Result<Vec<Service>, Error> {
+    cx.checkpoint.step(format!("describing {}", what(targets)));
+    let services = describe::services(cx.ecs(), targets).await?;
+    services.iter().try_for_each(describe::check)?;
+    Ok(services)
+}
+
+fn running(service: &Service) -> String {
+    service.task_definition().unwrap_or_default().to_owned()
+}
+
+/// A release of the build's images.
+async fn release(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+    // Read the release: the artifact, read once.
+    let release::Release { params, updates, files } =
+        release::read(cx.clients, cx.guard, cx.job, &params, cx.checkpoint).await?;
+    let targets = &params.targets;
+    // Describe: the services, and the revisions they run.
+    let services = services(cx, targets).await?;
+    cx.checkpoint.step("describing the running task definitions".to_owned());
+    let running_tds = describe::task_definitions(cx.ecs(), services.iter().map(running)).await?;
+    // Plan: the new revisions (one per distinct base), and what each target gets.
+    let inputs = plan::Release {
+        params: &params,
+        updates: &updates,
+        files: &files,
+        services: &services,
+        running: &running_tds,
+        job: &cx.job.id,
+    };
+    let (revisions, gets) = plan::release(&inputs)?;
+    let runs_already: Vec<usize> = (0..targets.len()).filter(|i| gets[*i].is_none()).collect();
+    let current = current_deployments(cx, &services, &runs_already).await?;
+    let mut plans = Vec::new();
+    for (i, service) in services.iter().enumerate() {
+        let running = running(service);
+        let mut notes = Vec::new();
+        if let Some(status) = running_tds[&running].retired() {
+            notes.push(format!(
+                "note: the running revision {} is {status}; the new one is built on it",
+                short_arn(&running)
+            ));
+        }
+        let tp = match gets[i] {
+            Some(r) => {
+                let rev = &revisions[r];
+                notes.splice(0..0, image_lines(&rev.edit));
+                notes.extend(rev.edit.overrides.describe());
+                notes.extend(rev.edit.warnings());
+                TargetPlan {
+                    mv: Move::Release(r),
+                    running: running.clone(),
+                    rev: None,
+                    prev: Some(running.clone()),
+                    why: String::new(),
+                    notes,
+                }
+            }
+            None => {
+                let own = taskdef::registered_by(&running_tds[&running].tags, &cx.job.id);
+                let (sd, source) = current.get(&i).cloned().unwrap_or((None, None));
+                let now = match (&sd, service.current_service_deployment()) {
+                    (Some(sd), _) => Current::Deployment(sd),
+                    (None, Some(_)) => Current::Unknown,
+                    (None, None) => Current::Legacy,
+                };
+                let (mv, why) = plan::already_running(service, now, own, params.force_new_deployment);
+                let prev = match &mv {
+                    Move::Adopt { .. } => source,
+                    Move::Update { .. } => Some(running.clone()),
+                    _ => None,
+                };
+                TargetPlan { mv, running: running.clone(), rev: Some(running.clone()), prev, why, notes }
+            }
+        };
+        plans.push(tp);
+    }
+    let plan = Plan { op: Op::Release, targets: plans, revisions };
+    // Verify: the images the release sets, against the allow-list and ECR.
+    let verified = verify(cx, &params, plan.new_images()).await?;
+    if params.dry_run {
+        return Ok(Outcome::Succeeded(dry_run(&params, &running_tds, &plan, &verified)));
+    }
+    check_fits(&params, &services, &plan)?;
+    // Apply: register once, move every target at once.
+    cx.checkpoint.step(format!(
+        "registering and updating {} (ECS may have applied some changes; check the services)",
+        what(targets)
+    ));
+    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, true).await?;
+    let mut started = applied.started.clone();
+    for (r, (arn, carried, _)) in applied.registered.iter().enumerate() {
+        for &i in &plan.revisions[r].targets {
+            if started[i].headline.is_empty() {
+                started[i].headline =
+                    release_headline(&plan.revisions[r], arn, &plan.targets[i].running, &targets[i], carried);
+            }
+        }
+    }
+    let mut notes: Vec<Vec<String>> = plan.targets.iter().map(|t| t.notes.clone()).collect();
+    let extra = ecr::describe(&verified);
+    if targets.len() == 1 {
+        notes[0].extend(extra.iter().cloned());
+    }
+    let extra = if targets.len() == 1 { Vec::new() } else { extra };
+    report_started(cx, &params, &services, applied.tracker, &started, &notes, &extra, applied.timeout_note).await
+}
+
+fn release_headline(rev: &NewRevision, arn: &str, running: &str, target: &Target, carried: &[String]) -> String {
+    let mut headline = match &rev.file {
+        Some(name) => {
+            let family = rev.base.td.family().unwrap_or("?");
+            let ran = crate::text::family_and_revision(running).0;
+            let new_family = if ran == family {
+                String::new()
+            } else {
+                format!("; a new family for this service, which ran family {ran}")
+            };
+            format!(
+                "Registered {} from {name} (the service ran {}{new_family}) and updated {}",
+                short_arn(arn),
+                short_arn(running),
+                target.describe()
+            )
+        }
+        None if arn == running => format!("Forced a new deployment of {} on {}", short_arn(arn), target.describe()),
+        None => format!("Registered {} (from {}) and updated {}", short_arn(arn), rev.source, target.describe()),
+    };
+    if !carried.is_empty() {
+        headline.push_str(&format!(
+            " (kept task definition members this function's SDK does not model: {})",
+            carried.join(", ")
+        ));
+    }
+    headline
+}
+
+/// The current service deployments of the targets that already run the release, and each one's source revision.
+async fn current_deployments(
+    cx: &Ctx<'_>,
+    services: &[Service],
+    which: &[usize],
+) -> Result<BTreeMap<usize, (Option<ServiceDeployment>, Option<String>)>, Error> {
+    let arns: Vec<String> =
+        which.iter().filter_map(|i| services[*i].current_service_deployment().map(str::to_owned)).collect();
+    if arns.is_empty() {
+        return Ok(which.iter().map(|i| (*i, (None, None))).collect());
+    }
+    cx.checkpoint.step("checking the services' current deployments".to_owned());
+    let found = describe::deployments(cx.ecs(), &arns).await?;
+    let sources: Vec<String> = found.values().filter_map(|sd| describe::revision_arns(sd).1).collect();
+    let tds = if sources.is_empty() {
+        BTreeMap::new()
+    } else {
+        describe::revision_task_definitions(cx.ecs(), &sources).await.unwrap_or_default()
+    };
+    Ok(which
+        .iter()
+        .map(|i| {
+            let sd = services[*i].current_service_deployment().and_then(|a| found.get(a)).cloned();
+            let source = sd.as_ref().and_then(|sd| describe::revision_arns(sd).1).and_then(|r| tds.get(&r).cloned());
+            (*i, (sd, source))
+        })
+        .collect())
+}
+
+/// One line per container (old image → new image).
+fn image_lines(edit: &taskdef::Edit) -> Vec<String> {
+    edit.changes
+        .iter()
+        .map(|c| match c.from.as_deref() {
+            Some(from) if from == c.to => format!("{}: {} (unchanged)", c.container, c.to),
+            Some(from) => format!("{}: {from} → {}", c.container, c.to),
+            None => format!("{}: (no image) → {}", c.container, c.to),
+        })
+        .collect()
+}
+
+/// The images a release sets (each once): each must be allowed, and is looked up in ECR unless `verifyImages`
+/// is false.
+async fn verify(cx: &Ctx<'_>, params: &Params, images: Vec<String>) -> Result<Vec<ImageCheck>, Error> {
+    for image in &images {
+        cx.guard.check_image(image)?;
+    }
+    if params.verify_images && !images.is_empty() {
+        let count = if images.len() == 1 { "1 image".to_owned() } else { format!("{} images", images.len()) };
+        cx.checkpoint.step(format!("looking up {count} in ECR"));
+    }
+    ecr::verify(cx.clients, images, params.verify_images).await
+}
+
+/// `dryRun`: what a deploy would do, per target, with the task definition diff; nothing changed.
+fn dry_run(
+    params: &Params,
+    running: &BTreeMap<String, ecs::Described>,
+    plan: &Plan,
+    verified: &[ImageCheck],
+) -> Success {
+    let one = params.targets.len() == 1;
+    let mut lines = vec![if one {
+        format!(
+            "Dry run: nothing was registered, updated or tagged. {} runs {}.",
+            params.targets[0].describe(),
+            short_arn(&plan.targets[0].running)
+        )
+    } else {
+        format!("Dry run for {} services: nothing was registered, updated or tagged.", params.targets.len())
+    }];
+    for (i, tp) in plan.targets.iter().enumerate() {
+        let name = &params.targets[i].service;
+        let indent = if one { "" } else { "  " };
+        match &tp.mv {
+            Move::Release(r) => {
+                let rev = &plan.revisions[*r];
+                let before = running.get(&tp.running).and_then(|d| d.raw.as_ref());
+                lines.push(if one {
+                    format!(
+                        "A deploy would register a new revision of {} with these changes and move the service to it:",
+                        rev.base.td.family().unwrap_or("?")
+                    )
+                } else {
+                    format!(
+                        "{name} ({}): a new revision of {} would be registered:",
+                        short_arn(&tp.running),
+                        rev.base.td.family().unwrap_or("?")
+                    )
+                });
+                lines.extend(
+                    diff::planned(before, rev.base.raw.as_ref(), &rev.edit).into_iter().map(|l| format!("{indent}{l}")),
+                );
+                lines.extend(rev.edit.overrides.describe().into_iter().map(|l| format!("{indent}{l}")));
+                lines.extend(rev.edit.warnings().into_iter().map(|l| format!("{indent}{l}")));
+            }
+            Move::Update { force: true, .. } => lines.push(if one {
+                format!(
+                    "A deploy would force a new deployment of {} (no change to the task definition).",
+                    short_arn(&tp.running)
+                )
+            } else {
+                format!("{name} ({}): a new deployment of it would be forced", short_arn(&tp.running))
+            }),
+            _ if one => lines.push("A deploy would change nothing: the service already runs these images.".into()),
+            _ => lines.push(format!("{name} ({}): already runs these images", short_arn(&tp.running))),
+        }
+    }
+    lines.extend(ecr::describe(verified));
+    let mut variables = if one { summary::task_definition_variables(&plan.targets[0].running) } else { Vec::new() };
+    variables.push(("DryRun".into(), "true".into()));
+    Success { summary: lines.join("\n"), external_id: one.then(|| plan.targets[0].running.clone()), variables }
+}
+
+/// Refuses, before anything changes, targets whose continuation token could outgrow CodePipeline's 2048
+/// characters at some later look (every member at its longest).
+fn check_fits(params: &Params, services: &[Service], plan: &Plan) -> Result<(), Error> {
+    let mut fams = Vec::new();
+    for tp in &plan.targets {
+        let families = [&tp.running]
+            .into_iter()
+            .chain(tp.rev.iter())
+            .chain(tp.prev.iter())
+            .map(|arn| crate::text::family_and_revision(arn).0)
+            .chain(match tp.mv {
+                Move::Release(r) => plan.revisions[r].base.td.family().map(str::to_owned),
+                _ => None,
+            });
+        for family in families {
+            Tracker::family_index(&mut fams, &family, &params.targets);
+        }
+    }
+    let worst = worst_tracker(params, services, fams);
+    let len = worst.encode().map(|s| s.len()).unwrap_or(usize::MAX);
+    let len =
+        if len == usize::MAX { serde_json::to_string(&worst).map(|s| s.len()).unwrap_or(usize::MAX) } else { len };
+    if len > MAX_LEN {
+        return Err(Error::Plan(format!(
+            "these {} services (task definition families {}) could need a continuation token of {len} characters, and \
+             CodePipeline allows {MAX_LEN}; release them in two actions, or shorten the names",
+            params.targets.len(),
+            worst.fams.iter().enumerate().map(|(i, _)| worst.family(i, &params.targets)).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    Ok(())
+}
+
+fn worst_tracker(params: &Params, services: &[Service], fams: Vec<String>) -> Tracker {
+    use crate::token::{CAUSE_CHARS, Failure, MAX_REVISION, STAGE_CHARS, Slot, State, VERSION};
+    let last = fams.len().saturating_sub(1);
+    Tracker {
+        v: VERSION,
+        job: "x".repeat(36),
+        op: Op::Release,
+        arn: services
+            .first()
+            .and_then(|s| s.service_arn())
+            .and_then(crate::text::arn_prefix)
+            .unwrap_or_default()
+            .to_owned(),
+        fams,
+        t: params
+            .targets
+            .iter()
+            .map(|_| {
+                let mut s = Slot::new(
+                    "x".repeat(32),
+                    9_999_999_999_999_999_999,
+                    (last, MAX_REVISION),
+                    (last, MAX_REVISION),
+                    State::BackFailed,
+                );
+                s.7 = "S".repeat(STAGE_CHARS);
+                (s.8, s.9, s.10) = (10_000, 99_999, 100);
+                s
+            })
+            .collect(),
+        names: if params.targets_from_file {
+            params.targets.iter().map(|t| (t.cluster.clone(), t.service.clone())).collect()
+        } else {
+            Vec::new()
+        },
+        started: i64::from(u32::MAX),
+        deadline: i64::from(u32::MAX),
+        timeout: config::MAX_TIMEOUT_MINUTES,
+        on_timeout: crate::token::OnTimeout::Rollback,
+        polls: u32::MAX,
+        paused: true,
+        atomic: true,
+        keep: Some(100),
+        failed: Some(Failure(params.targets.len(), "x".repeat(CAUSE_CHARS + 1), 'J')),
+        back: Some(i64::from(u32::MAX)),
+    }
+}
+
+/// The first report, once the moves started: final when nothing is to be followed, else the token.
+#[allow(clippy::too_many_arguments)]
+async fn report_started(
+    cx: &Ctx<'_>,
+    params: &Params,
+    services: &[Service],
+    tracker: Tracker,
+    started: &[apply::Started],
+    notes: &[Vec<String>],
+    extra: &[String],
+    timeout_note: Option<String>,
+) -> Result<Outcome, Error> {
+    let targets = &params.targets;
+    // What was known before any look: a move that failed, an own deployment that failed (a redelivery).
+    let mut d = decide::decide(tracker, targets, vec![None; started.len()], now());
+    let fix_lines = if d.fixes.is_empty() {
+        Vec::new()
+    } else {
+        let lines = apply::fix(cx.ecs(), &mut d.tracker, targets, &d.fixes).await;
+        if d.end == End::Again {
+            d.end = decide::settle(&d.tracker);
+        }
+        lines.into_iter().map(|(i, l, _)| format!("{}: {l}", targets[i].service)).collect()
+    };
+    let strategies: Vec<&str> = services.iter().map(|s| deployment::strategy(s.deployment_configuration())).collect();
+    let view = Summary { t: &d.tracker, targets, single: params.single };
+    let follow = params.wait != Wait::No;
+    let summary = view.started(started, &strategies, notes, extra, timeout_note.as_deref(), follow);
+    info!(services = targets.len(), "the moves started");
+    match d.end.clone() {
+        End::Failed(why) => {
+            let (kind, text) = view.failed(&d, &why, &fix_lines);
+            Err(Error::Ended { kind, text })
+        }
+        End::Again if follow => {
+            let token = d.tracker.encode()?;
+            Ok(Outcome::InProgress(Progress { token, summary, percent: 0, external_id: view.external_id(0) }))
+        }
+        _ => Ok(Outcome::Succeeded(Success {
+            summary,
+            external_id: view.external_id(0),
+            variables: view.variables_now(),
+        })),
+    }
+}
+
+/// `taskDefinition` with `deploy`: every target to that existing revision, reading and registering nothing.
+async fn promote(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+    let wanted = params.task_definition.clone().unwrap_or_default();
+    let services = services(cx, &params.targets).await?;
+    cx.checkpoint.step(format!("describing task definition {wanted}"));
+    let td = ecs::active_task_definition(cx.ecs(), &wanted).await.map_err(|e| named_revision_error(e, &wanted))?;
+    let arn = td.td.task_definition_arn().unwrap_or(&wanted).to_owned();
+    guard_revision(cx, &td)?;
+    let runs_already: Vec<usize> =
+        (0..services.len()).filter(|i| running(&services[*i]) == arn && !params.force_new_deployment).collect();
+    let current = current_deployments(cx, &services, &runs_already).await?;
+    let mut plans = Vec::new();
+    for (i, (service, target)) in services.iter().zip(&params.targets).enumerate() {
+        let running = running(service);
+        let tp = if runs_already.contains(&i) {
+            let (sd, source) = current.get(&i).cloned().unwrap_or((None, None));
+            let now = match (&sd, service.current_service_deployment()) {
+                (Some(sd), _) => Current::Deployment(sd),
+                (None, Some(_)) => Current::Unknown,
+                (None, None) => Current::Legacy,
+            };
+            let (mv, why) = plan::already_running(service, now, false, false);
+            let why = match mv {
+                Move::Done => format!("Nothing new to deploy: {} already runs {}", target.describe(), short_arn(&arn)),
+                _ => why,
+            };
+            let prev = if matches!(mv, Move::Adopt { .. }) { source } else { None };
+            TargetPlan { mv, running: running.clone(), rev: Some(running), prev, why, notes: Vec::new() }
+        } else {
+            TargetPlan {
+                mv: Move::Update { to: arn.clone(), force: params.force_new_deployment, revert: false },
+                why: format!(
+                    "Promoted {} to {} (it ran {}; nothing registered)",
+                    short_arn(&arn),
+                    target.describe(),
+                    short_arn(&running)
+                ),
+                rev: Some(arn.clone()),
+                prev: Some(running.clone()),
+                running,
+                notes: Vec::new(),
+            }
+        };
+        plans.push(tp);
+    }
+    let plan = Plan { op: Op::Promote, targets: plans, revisions: Vec::new() };
+    check_fits(&params, &services, &plan)?;
+    cx.checkpoint.step(format!(
+        "updating {} to {arn} (ECS may have applied the update; check the services)",
+        what(&params.targets)
+    ));
+    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, false).await?;
+    let notes = vec![Vec::new(); params.targets.len()];
+    report_started(cx, &params, &services, applied.tracker, &applied.started, &notes, &[], applied.timeout_note).await
+}
+
+/// Every way onto a service passes the same guard: the images of the revision it will run, and its family.
+fn guard_revision(cx: &Ctx<'_>, td: &ecs::Described) -> Result<(), Error> {
+    for image in td.td.container_definitions().iter().filter_map(|c| c.image()) {
+        cx.guard.check_image(image)?;
+    }
+    Ok(())
+}
+
+/// A revision to deploy that ECS does not have, or has retired, is a configuration error naming it.
+fn named_revision_error(error: Error, wanted: &str) -> Error {
+    match error {
+        Error::TaskDefinitionInactive { status, .. } => Error::Control {
+            what: format!("task definition {wanted} is {status}; only an ACTIVE revision can be deployed"),
+            fix: "name an ACTIVE revision in \"taskDefinition\" (aws ecs list-task-definitions --family-prefix …)",
+        },
+        Error::Aws { ref source, .. } if source.code.as_deref() == Some("ClientException") => Error::Control {
+            what: format!("task definition {wanted} does not exist ({error})"),
+            fix: "set \"taskDefinition\" to an existing revision: an ARN or family:revision",
+        },
+        other => other,
+    }
+}
+
+/// `action: "rollback"`: each target back — its deployment in progress stopped with ECS's rollback, or, with
+/// nothing in progress, updated to the revision before what it runs (or to `taskDefinition`).
+async fn rollback(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+    let services = services(cx, &params.targets).await?;
+    let named = match &params.task_definition {
+        Some(wanted) => {
+            cx.checkpoint.step(format!("describing task definition {wanted}"));
+            let td =
+                ecs::active_task_definition(cx.ecs(), wanted).await.map_err(|e| named_revision_error(e, wanted))?;
+            guard_revision(cx, &td)?;
+            Some(td.td.task_definition_arn().unwrap_or(wanted).to_owned())
+        }
+        None => None,
+    };
+    // The current deployments, with the revisions they deploy and replace.
+    let currents: Vec<String> =
+        services.iter().filter_map(|s| s.current_service_deployment().map(str::to_owned)).collect();
+    cx.checkpoint.step("checking the services' current deployments".to_owned());
+    let current = describe::deployments(cx.ecs(), &currents).await?;
+    let in_progress = |s: &Service| {
+        s.current_service_deployment()
+            .and_then(|a| current.get(a))
+            .filter(|sd| matches!(deployment::status(sd), "PENDING" | "IN_PROGRESS" | "STOP_REQUESTED"))
+    };
+    // With nothing in progress: the newest successful deployment, what it deployed and what it replaced.
+    let idle: Vec<usize> =
+        (0..services.len()).filter(|i| named.is_none() && in_progress(&services[*i]).is_none()).collect();
+    let mut last = BTreeMap::new();
+    for &i in &idle {
+        let (cluster, service) = (&params.targets[i].cluster, &params.targets[i].service);
+        let cluster = services[i].cluster_arn().unwrap_or(cluster);
+        let service_arn = services[i].service_arn().unwrap_or(service);
+        if let Some(arn) = ecs::last_successful_deployment(cx.ecs(), cluster, service_arn).await? {
+            last.insert(i, arn);
+        }
+    }
+    let last_sds = describe::deployments(cx.ecs(), &last.values().cloned().collect::<Vec<_>>()).await?;
+    let revision_arns: Vec<String> = current
+        .values()
+        .chain(last_sds.values())
+        .flat_map(|sd| {
+            let (t, s) = describe::revision_arns(sd);
+            t.into_iter().chain(s)
+        })
+        .collect();
+    let tds = describe::revision_task_definitions(cx.ecs(), &revision_arns).await?;
+    let td_of = |arn: Option<String>| arn.and_then(|a| tds.get(&a).cloned());
+    let mut plans = Vec::new();
+    for (i, (service, target)) in services.iter().zip(&params.targets).enumerate() {
+        let running = running(service);
+        if let Some(sd) = in_progress(service).filter(|_| named.is_none()) {
+            let arn = sd.service_deployment_arn().unwrap_or_default().to_owned();
+            let (to, from) = describe::revision_arns(sd);
+            let (rev, prev) = (td_of(to), td_of(from));
+            plans.push(TargetPlan {
+                why: format!(
+                    "Asked ECS to roll back service deployment {} of {} (StopServiceDeployment ROLLBACK)",
+                    short_arn(&arn),
+                    rev.as_deref().map(short_arn).unwrap_or("(unknown revision)")
+                ),
+                mv: Move::Stop { sd: arn },
+                running,
+                rev,
+                prev,
+                notes: Vec::new(),
+            });
+            continue;
+        }
+        if let Some(sd) = service.current_service_deployment().and_then(|a| current.get(a))
+            && matches!(deployment::status(sd), "ROLLBACK_REQUESTED" | "ROLLBACK_IN_PROGRESS")
+            && named.is_none()
+        {
+            return Err(Error::Control {
+                what: format!(
+                    "ECS is rolling back service deployment {} of {} itself ({}); this action starts a rollback of its \
+                     own and does not take one it did not start as its result",
+                    short_arn(sd.service_deployment_arn().unwrap_or("?")),
+                    target.describe(),
+                    deployment::status(sd)
+                ),
+                fix: "wait for ECS's rollback to end, then run the rollback action again to go back from what the \
+                      service runs then, or name the revision in \"taskDefinition\"",
+            });
+        }
+        let to = match &named {
+            Some(arn) => arn.clone(),
+            None => {
+                let sd = last.get(&i).and_then(|a| last_sds.get(a));
+                let (t, s) = sd.map(describe::revision_arns).unwrap_or((None, None));
+                let (t, s) = (td_of(t), td_of(s));
+                plan::revert_target(&running, t.as_deref(), s.as_deref()).ok_or_else(|| Error::Control {
+                    what: format!(
+                        "service {} has no successful service deployment that replaced an earlier revision",
+                        target.service
+                    ),
+                    fix: "name the revision to roll back to in \"taskDefinition\"",
+                })?
+            }
+        };
+        if to == running {
+            return Err(Error::Control {
+                what: format!("{} already runs {}, the revision to roll back to", target.describe(), short_arn(&to)),
+                fix: "name another revision in \"taskDefinition\", or there is nothing to roll back",
+            });
+        }
+        plans.push(TargetPlan {
+            why: format!(
+                "Rolled back {} from {} to {} (the task definition only: other service settings stay as they are)",
+                target.describe(),
+                short_arn(&running),
+                short_arn(&to)
+            ),
+            mv: Move::Update { to: to.clone(), force: false, revert: true },
+            rev: Some(running.clone()),
+            prev: Some(to),
+            running,
+            notes: Vec::new(),
+        });
+    }
+    let plan = Plan { op: Op::Rollback, targets: plans, revisions: Vec::new() };
+    check_fits(&params, &services, &plan)?;
+    cx.checkpoint.step(format!("rolling back {} (ECS may have applied it; check the services)", what(&params.targets)));
+    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, false).await?;
+    let notes = vec![Vec::new(); params.targets.len()];
+    report_started(cx, &params, &services, applied.tracker, &applied.started, &notes, &[], applied.timeout_note).await
+}
+
+/// `action: "continue"`: each target's deployment waiting at a pause hook continued, then followed as a deploy.
+async fn continue_deployments(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+    let services = services(cx, &params.targets).await?;
+    let arns: Vec<String> = services
+        .iter()
+        .zip(&params.targets)
+        .map(|(s, t)| match &params.service_deployment_arn {
+            Some(arn) => Ok(arn.clone()),
+            None => s.current_service_deployment().map(str::to_owned).ok_or_else(|| Error::Control {
+                what: format!("{} has no current service deployment to continue", t.describe()),
+                fix: "deploy first, with \"wait\": \"paused\"",
+            }),
+        })
+        .collect::<Result<_, _>>()?;
+    cx.checkpoint.step("describing the service deployments to continue".to_owned());
+    let found = describe::deployments(cx.ecs(), &arns).await?;
+    let revision_arns: Vec<String> = found
+        .values()
+        .flat_map(|sd| {
+            let (t, s) = describe::revision_arns(sd);
+            t.into_iter().chain(s)
+        })
+        .collect();
+    let tds = describe::revision_task_definitions(cx.ecs(), &revision_arns).await.unwrap_or_default();
+    let mut plans = Vec::new();
+    for (service, arn) in services.iter().zip(&arns) {
+        let sd = found.get(arn).ok_or_else(|| Error::Control {
+            what: format!("service deployment {arn} is not known to ECS"),
+            fix: "pass the ServiceDeploymentArn output variable of the deploy action",
+        })?;
+        let (t, s) = describe::revision_arns(sd);
+        let (rev, prev) = (t.and_then(|a| tds.get(&a).cloned()), s.and_then(|a| tds.get(&a).cloned()));
+        let revision = rev.as_deref().map(short_arn).unwrap_or("(unknown revision)").to_owned();
+        let status = deployment::status(sd);
+        if !matches!(status, "PENDING" | "IN_PROGRESS") {
+            return Err(Error::Rollout(format!(
+                "Service deployment {} of {revision} has ended ({status}), so there is nothing to continue. {}",
+                short_arn(arn),
+                ended(sd, &revision, prev.as_deref().map(short_arn))
+            )));
+        }
+        let hook = choose_hook(sd, params.hook_id.as_deref(), &revision)?;
+        plans.push(TargetPlan {
+            why: format!(
+                "Continued service deployment {} of {revision} at pause hook {hook} ({})",
+                short_arn(arn),
+                sd.lifecycle_stage().map(|s| s.as_str()).unwrap_or("?")
+            ),
+            mv: Move::Continue { sd: arn.clone(), hook },
+            running: running(service),
+            rev,
+            prev,
+            notes: Vec::new(),
+        });
+    }
+    let plan = Plan { op: Op::Continue, targets: plans, revisions: Vec::new() };
+    check_fits(&params, &services, &plan)?;
+    cx.checkpoint.step(format!("continuing {}", what(&params.targets)));
+    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, false).await?;
+    let notes = vec![Vec::new(); params.targets.len()];
+    report_started(cx, &params, &services, applied.tracker, &applied.started, &notes, &[], applied.timeout_note).await
+}
+
+/// What happened to a deployment that has ended.
+fn ended(sd: &ServiceDeployment, revision: &str, previous: Option<&str>) -> String {
+    let cx = deployment::Context { revision, previous, now: now(), seen: Default::default() };
+    match deployment::judge(sd, &cx) {
+        deployment::Verdict::Failed { message, .. } => message,
+        deployment::Verdict::Succeeded { .. } => format!("It succeeded: the service runs {revision}."),
+        deployment::Verdict::InProgress { line, .. } => line,
+    }
+}
+
+/// The hook to continue: the named one, which must await action, or the only one that does.
+fn choose_hook(sd: &ServiceDeployment, wanted: Option<&str>, revision: &str) -> Result<String, Error> {
+    let hooks = sd.lifecycle_hook_details();
+    let id = short_arn(sd.service_deployment_arn().unwrap_or("?"));
+    fn state(h: &aws_sdk_ecs::types::DeploymentLifecycleHookDetail) -> &str {
+        h.status().map(|s| s.as_str()).unwrap_or("?")
+    }
+    let listed = || {
+        let list: Vec<String> =
+            hooks.iter().map(|h| format!("{} ({})", h.hook_id().unwrap_or("?"), state(h))).collect();
+        if list.is_empty() {
+            "it reports no lifecycle hooks".to_owned()
+        } else {
+            format!("its hooks: {}", list.join(", "))
+        }
+    };
+    if let Some(wanted) = wanted {
+        let Some(hook) = hooks.iter().find(|h| h.hook_id() == Some(wanted)) else {
+            return Err(Error::Control {
+                what: format!("service deployment {id} has no lifecycle hook {wanted} ({})", listed()),
+                fix: "pass the HookId output variable of the deploy action, or leave hookId out",
+            });
+        };
+        return match state(hook) {
+            "AWAITING_ACTION" => Ok(wanted.to_owned()),
+            other => Err(Error::Rollout(format!(
+                "Pause hook {wanted} of service deployment {id} ({revision}) no longer waits: it is {other} ({}); \
+                 nothing was continued.",
+                match other {
+                    "SUCCEEDED" => "it was continued already",
+                    "FAILED" => "it was rolled back",
+                    "TIMED_OUT" => "its timeout expired and applied its timeout action",
+                    _ => "it is not waiting for an action",
+                }
+            ))),
+        };
+    }
+    let waiting: Vec<&str> =
+        hooks.iter().filter(|h| state(h) == "AWAITING_ACTION").filter_map(|h| h.hook_id()).collect();
+    match waiting.as_slice() {
+        [one] => Ok((*one).to_owned()),
+        [] => Err(Error::Control {
+            what: format!("no hook of service deployment {id} awaits action ({})", listed()),
+            fix: "continue only a deployment that waits at a pause hook (deploy with \"wait\": \"paused\")",
+        }),
+        _ => Err(Error::Control {
+            what: format!("several hooks of service deployment {id} await action ({})", listed()),
+            fix: "set \"hookId\" to the one to continue",
+        }),
+    }
+}
+
+/// A later job: one look at every target, the decision, and its report.
+async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
+    let params = config::parse(cx.job.user_parameters.as_deref())?;
+    let tracker = Tracker::decode(token, &params.targets)?;
+    let targets = tracker.targets(&params.targets);
+    let next = tracker.next();
+    let now = now();
+    let again = |t: &Tracker, summary: String| -> Result<Outcome, Error> {
+        let view = Summary { t, targets: &targets, single: params.single };
+        Ok(Outcome::InProgress(Progress {
+            token: t.encode()?,
+            summary,
+            percent: decide::percent(t),
+            external_id: view.external_id(0),
+        }))
+    };
+    let still_time = now < next.deadline && next.back.is_none_or(|b| now < b);
+    if still_time {
+        cx.checkpoint
+            .fallback(again(&next, "Following the deployments; ECS was slow to answer, checking again".into())?);
+    }
+    cx.checkpoint.step(format!("checking the deployments of {}", what(&targets)));
+    let looks = match look::look(cx.ecs(), &next, &targets).await {
+        Ok(looks) => looks,
+        Err(e) if e.is_transient() && still_time => {
+            warn!(error = %e, "ECS did not answer this look; looking again next time");
+            return again(
+                &next,
+                format!("Following {}: ECS did not answer this look ({e}); checking again", what(&targets)),
+            );
+        }
+        Err(e) => return Err(e),
+    };
+    let mut d = decide::decide(next, &targets, looks.clone(), now);
+    let mut fix_lines = Vec::new();
+    if !d.fixes.is_empty() {
+        cx.checkpoint.step(format!("rolling back {} deployment(s)", d.fixes.len()));
+        for (i, line, _) in apply::fix(cx.ecs(), &mut d.tracker, &targets, &d.fixes).await {
+            fix_lines.push(format!("{}: {line}", targets[i].service));
+        }
+        if d.end == End::Again {
+            d.end = decide::settle(&d.tracker);
+        }
+    }
+    let view = Summary { t: &d.tracker, targets: &targets, single: params.single };
+    match d.end.clone() {
+        End::Again => again(&d.tracker, view.progress(&d, &fix_lines)),
+        End::Paused => Ok(Outcome::Succeeded(view.paused(&d))),
+        End::Succeeded => {
+            cx.checkpoint.fallback(Outcome::Succeeded(view.succeeded(&d, &Vec::new(), &[])));
+            cx.checkpoint.step("reading the image digests ECS resolved".to_owned());
+            let digests = finish::digests(cx.ecs(), &looks).await;
+            let cleanup = match (d.tracker.keep, d.tracker.op) {
+                (Some(keep), Op::Release) => {
+                    cx.checkpoint.step("cleaning up old revisions (keepRevisions)".to_owned());
+                    finish::clean_up(cx.ecs(), &d.tracker, &targets, keep).await
+                }
+                _ => Vec::new(),
+            };
+            Ok(Outcome::Succeeded(view.succeeded(&d, &digests, &cleanup)))
+        }
+        End::Failed(why) => {
+            let (kind, text) = view.failed(&d, &why, &fix_lines);
+            // The verdict stands even if the diagnostics below run out of time.
+            cx.checkpoint.fallback(Outcome::Failed(Error::Ended { kind, text: text.clone() }));
+            let text = match diagnosable(&d, &why, &looks) {
+                Some((i, sd, since)) => {
+                    cx.checkpoint.step("collecting the stopped tasks and events of the failed deployment".to_owned());
+                    let since = since.or(Some(aws_smithy_types::DateTime::from_secs(d.tracker.started)));
+                    finish::diagnose(cx.ecs(), &targets[i], d.tracker.t[i].deployment_id(), sd, since, &text).await
+                }
+                None => text,
+            };
+            Err(Error::Ended { kind, text })
+        }
+    }
+}
+
+/// The failed target whose stopped tasks and events explain the failure (when this look saw it fail, or one
+/// target timed out), its deployment, and since when its events matter.
+fn diagnosable<'a>(
+    d: &Decision,
+    why: &decide::Why,
+    looks: &'a [Option<Look>],
+) -> Option<(usize, Option<&'a ServiceDeployment>, Option<aws_smithy_types::DateTime>)> {
+    let i = match (why, &d.tracker.failed) {
+        (decide::Why::TimedOut { .. }, _) if d.tracker.t.len() == 1 => 0,
+        (_, Some(failure)) if d.failures.get(failure.0).is_some_and(Option::is_some) => failure.0,
+        _ => return None,
+    };
+    match looks.get(i)? {
+        Some(Look::Deployment(sd)) => Some((i, Some(sd.as_ref()), None)),
+        Some(Look::Service(service)) => {
+            let dep = d.tracker.t[i].deployment_id();
+            let created = service.deployments().iter().find(|x| x.id() == dep.as_deref()).and_then(|x| x.created_at());
+            Some((i, None, created.copied()))
+        }
+        _ => Some((i, None, None)),
+    }
+}

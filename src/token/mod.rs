@@ -1,0 +1,504 @@
+//! The continuation token: what an action started and where each of its targets stands, carried from one job
+//! to the next by CodePipeline (`continuationToken`, at most 2048 characters, handed back verbatim).
+//!
+//! v4 (this version writes it) is the [`Tracker`]: one slot per target, in the order of the targets. It holds
+//! only what UserParameters cannot give back (every continuation job carries the same UserParameters): the
+//! targets' names only when a deploy file named them. v1 to v3, written by earlier releases, are read by
+//! [`legacy`] into a tracker, so that an action in flight during an upgrade is followed to its verdict.
+//!
+//! A token is input like any other: [`Tracker::check`] range-checks every field against the action's targets.
+
+pub mod legacy;
+
+use serde::{Deserialize, Serialize};
+
+pub use crate::config::OnTimeout;
+use crate::config::Target;
+use crate::judge::deployment::{STAGES, Seen};
+use crate::text::short_arn;
+
+pub const VERSION: u32 = 4;
+/// CodePipeline's limit for `continuationToken`.
+pub const MAX_LEN: usize = 2048;
+/// How much of a failure's cause the token keeps for the final report.
+pub const CAUSE_CHARS: usize = 200;
+/// The longest stage a slot keeps (a stage this version does not know).
+pub const STAGE_CHARS: usize = 12;
+/// The highest revision number a token may name (ECS allows 1,000,000 revisions per family).
+pub const MAX_REVISION: u32 = 1_000_000;
+
+/// What an action does, and so what success means for its targets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Op {
+    /// A release of the build's images: each target reaches its new revision.
+    #[serde(rename = "r")]
+    Release,
+    /// A promotion of an existing revision.
+    #[serde(rename = "p")]
+    Promote,
+    /// The rollback action: each target is back on the revision it reverted to.
+    #[serde(rename = "b")]
+    Rollback,
+    /// The continue action: each continued deployment reaches its revision.
+    #[serde(rename = "c")]
+    Continue,
+}
+
+/// Where one target stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum State {
+    /// Its deployment towards `rev` is followed.
+    Moving = 0,
+    /// It reached `rev` (its deployment succeeded, judged).
+    Done = 1,
+    /// Its deployment was stopped without a rollback: it is (partly) on `rev`.
+    Stopped = 2,
+    /// Its deployment is being rolled back by ECS (StopServiceDeployment ROLLBACK, or ECS's own): towards `prev`.
+    Undoing = 3,
+    /// It is being updated back to `prev` (UpdateService); that deployment is followed.
+    Reverting = 4,
+    /// It is back on `prev`.
+    Back = 5,
+    /// Its rollback or revert failed.
+    BackFailed = 6,
+    /// Its deployment failed in a way that leaves nothing to follow (no longer known to ECS).
+    Failed = 7,
+}
+
+impl State {
+    /// Whether a deployment of it is still followed.
+    pub fn moving(self) -> bool {
+        matches!(self, Self::Moving | Self::Undoing | Self::Reverting)
+    }
+
+    /// Whether it is on its way back (or back) to `prev`.
+    pub fn reverting(self) -> bool {
+        matches!(self, Self::Undoing | Self::Reverting)
+    }
+}
+
+impl From<State> for u8 {
+    fn from(s: State) -> u8 {
+        s as u8
+    }
+}
+
+impl TryFrom<u8> for State {
+    type Error = String;
+    fn try_from(n: u8) -> Result<Self, String> {
+        use State::*;
+        [Moving, Done, Stopped, Undoing, Reverting, Back, BackFailed, Failed]
+            .into_iter()
+            .find(|s| *s as u8 == n)
+            .ok_or_else(|| format!("unknown target state {n}"))
+    }
+}
+
+/// One target: `[id, dep, rf, rev, pf, prev, state, stage, weight, since, pct]` (an array, to keep the token
+/// short). `id` is the followed service deployment's last ARN segment (empty: none, or a service ECS reports
+/// no service deployments for, followed by its `ecs-svc/<dep>` deployment); `dep` the digits of the
+/// `ecs-svc/…` deployment id (0: unknown); `rf`/`pf` index the families of `rev` (where the target is going)
+/// and `prev` (what it ran before the action; 0: unknown). A known lifecycle stage is kept as its index in
+/// ECS's stage sequence; `since` counts seconds from the tracker's `started`; `weight` is in hundredths of a
+/// percent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Slot(
+    pub String,
+    pub u64,
+    pub usize,
+    pub u32,
+    pub usize,
+    pub u32,
+    pub State,
+    pub String,
+    pub i64,
+    pub i64,
+    pub i32,
+);
+
+impl Slot {
+    /// A target whose deployment `id` towards `rf:rev` is followed from `since` (seconds from `started`).
+    pub fn new(id: String, dep: u64, (rf, rev): (usize, u32), (pf, prev): (usize, u32), state: State) -> Self {
+        Self(id, dep, rf, rev, pf, prev, state, String::new(), 0, 0, 0)
+    }
+
+    pub fn id(&self) -> &str {
+        &self.0
+    }
+
+    pub fn state(&self) -> State {
+        self.6
+    }
+
+    pub fn set(&mut self, state: State) {
+        self.6 = state;
+    }
+
+    /// The `ecs-svc/…` deployment id, when known.
+    pub fn deployment_id(&self) -> Option<String> {
+        (self.1 != 0).then(|| format!("ecs-svc/{:019}", self.1))
+    }
+
+    pub fn percent(&self) -> i32 {
+        self.10
+    }
+
+    /// Follows a new deployment (a revert): nothing seen of it yet.
+    pub fn follow(&mut self, id: String, dep: u64, state: State, since: i64) {
+        self.0 = id;
+        self.1 = dep;
+        self.6 = state;
+        self.7.clear();
+        self.8 = 0;
+        self.9 = since;
+        self.10 = 0;
+    }
+
+    pub fn seen(&self, started: i64) -> Seen {
+        let stage = match self.7.parse::<usize>() {
+            Ok(i) if i < STAGES.len() => STAGES[i].to_owned(),
+            _ => self.7.clone(),
+        };
+        Seen { stage, weight: self.8 as f64 / 100.0, since: started + self.9, percent: self.10 }
+    }
+
+    pub fn remember(&mut self, seen: &Seen, started: i64) {
+        self.7 = match STAGES.iter().position(|s| *s == seen.stage) {
+            Some(i) => i.to_string(),
+            None => seen.stage.chars().take(STAGE_CHARS).collect(),
+        };
+        self.8 = (seen.weight * 100.0).round() as i64;
+        self.9 = seen.since - started;
+        self.10 = seen.percent;
+    }
+}
+
+/// The first failure of an action: the target, its cause, and the CodePipeline failure type it ends in
+/// (`J` JobFailed, `P` PermissionError, `C` ConfigurationError, `S` SystemUnavailable).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Failure(pub usize, pub String, pub char);
+
+/// v4: what an action started, for every later look.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tracker {
+    pub v: u32,
+    /// The job that started the action (its first job; empty for tokens of earlier releases).
+    pub job: String,
+    pub op: Op,
+    /// `arn:<partition>:ecs:<region>:<account>`: with a target's names, its deployments' and revisions' ARNs.
+    pub arn: String,
+    /// Task definition families, by index from the slots; `@<i>`: the family named as target i's service.
+    pub fams: Vec<String>,
+    /// One per target, in the order of the targets.
+    pub t: Vec<Slot>,
+    /// The targets as written (`[cluster, service]`), only when UserParameters cannot give them back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<(String, String)>,
+    pub started: i64,
+    pub deadline: i64,
+    pub timeout: u32,
+    #[serde(rename = "onTimeout")]
+    pub on_timeout: OnTimeout,
+    pub polls: u32,
+    /// `wait: "paused"`: waiting at a pause hook is the action's success.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub atomic: bool,
+    /// `keepRevisions`, after the final success.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed: Option<Failure>,
+    /// Once targets are being rolled back (atomic, or a timeout): that phase's own deadline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub back: Option<i64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the continuation token is not one this function wrote ({0}); start a new pipeline execution")]
+    Unreadable(String),
+    #[error(
+        "the continuation token has format version {0} but this function reads versions 1 to {VERSION} (was the \
+         function replaced by another version during a deployment?); start a new pipeline execution"
+    )]
+    Version(u64),
+    #[error(
+        "the continuation token would be {0} characters; CodePipeline allows {MAX_LEN} (shorten the cluster, service \
+         or task definition family names)"
+    )]
+    TooLong(usize),
+    #[error("the continuation token does not match this action's UserParameters: {0}; start a new pipeline execution")]
+    Mismatch(String),
+}
+
+impl Tracker {
+    /// Reads any token this version reads, for an action on `targets` (UserParameters').
+    pub fn decode(text: &str, targets: &[Target]) -> Result<Self, TokenError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| TokenError::Unreadable("not JSON".into()))?;
+        let unreadable = |e: serde_json::Error| TokenError::Unreadable(e.to_string());
+        let tracker = match value.get("v").map(|v| v.as_u64()) {
+            Some(Some(4)) => serde_json::from_value::<Tracker>(value).map_err(unreadable)?,
+            Some(Some(3)) => legacy::v3(serde_json::from_value(value).map_err(unreadable)?)?,
+            Some(Some(2)) => legacy::v2(serde_json::from_value(value).map_err(unreadable)?)?,
+            Some(Some(1)) => legacy::v1(serde_json::from_value(value).map_err(unreadable)?)?,
+            Some(Some(v)) => return Err(TokenError::Version(v)),
+            _ => return Err(TokenError::Unreadable("no version".into())),
+        };
+        tracker.check(targets)?;
+        Ok(tracker)
+    }
+
+    pub fn encode(&self) -> Result<String, TokenError> {
+        let text = serde_json::to_string(self).expect("a token always serializes");
+        if text.len() > MAX_LEN {
+            return Err(TokenError::TooLong(text.len()));
+        }
+        Ok(text)
+    }
+
+    /// The tracker for the next look.
+    pub fn next(&self) -> Self {
+        Self { polls: self.polls.saturating_add(1), ..self.clone() }
+    }
+
+    /// The targets this tracker follows: its own names, else UserParameters'.
+    pub fn targets(&self, from_params: &[Target]) -> Vec<Target> {
+        if self.names.is_empty() {
+            return from_params.to_vec();
+        }
+        self.names.iter().map(|(c, s)| Target::named(c, s)).collect()
+    }
+
+    /// The family at index `i` (`@<n>`: named as target n's service).
+    pub fn family(&self, i: usize, targets: &[Target]) -> String {
+        let family = self.fams.get(i).map(String::as_str).unwrap_or("?");
+        match family.strip_prefix('@').and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => targets.get(n).map(|t| short_arn(&t.service).to_owned()).unwrap_or_default(),
+            None => family.to_owned(),
+        }
+    }
+
+    /// The index of `family` in `fams`, added when new (as `@<i>` when target i's service is named so).
+    pub fn family_index(fams: &mut Vec<String>, family: &str, targets: &[Target]) -> usize {
+        let short = targets.iter().position(|t| short_arn(&t.service) == family).map(|i| format!("@{i}"));
+        let entry = short.unwrap_or_else(|| family.to_owned());
+        match fams.iter().position(|f| *f == entry) {
+            Some(i) => i,
+            None => {
+                fams.push(entry);
+                fams.len() - 1
+            }
+        }
+    }
+
+    /// `family:revision` of target `i`'s `rev` (or `prev`).
+    pub fn revision(&self, i: usize, prev: bool, targets: &[Target]) -> Option<String> {
+        let slot = self.t.get(i)?;
+        let (fam, rev) = if prev { (slot.4, slot.5) } else { (slot.2, slot.3) };
+        (rev != 0).then(|| format!("{}:{rev}", self.family(fam, targets)))
+    }
+
+    /// The full task definition ARN of target `i`'s `rev` (or `prev`).
+    pub fn revision_arn(&self, i: usize, prev: bool, targets: &[Target]) -> Option<String> {
+        self.revision(i, prev, targets).map(|r| format!("{}:task-definition/{r}", self.arn))
+    }
+
+    /// The ARN of the service deployment target `i` follows.
+    pub fn deployment_arn(&self, i: usize, targets: &[Target]) -> Option<String> {
+        let (slot, target) = (self.t.get(i)?, targets.get(i)?);
+        (!slot.0.is_empty()).then(|| {
+            format!(
+                "{}:service-deployment/{}/{}/{}",
+                self.arn,
+                short_arn(&target.cluster),
+                short_arn(&target.service),
+                slot.0
+            )
+        })
+    }
+
+    /// A token is input: every field within its range, and nothing named that the action's targets do not own.
+    pub fn check(&self, targets: &[Target]) -> Result<(), TokenError> {
+        let bad = |what: String| Err(TokenError::Mismatch(what));
+        let targets = self.targets(targets);
+        if self.t.is_empty() || self.t.len() != targets.len() {
+            return bad(format!("it follows {} services and the action names {}", self.t.len(), targets.len()));
+        }
+        if !self.names.is_empty() && self.names.len() != self.t.len() {
+            return bad("its names do not match its services".into());
+        }
+        if !is_ecs_arn_prefix(&self.arn) {
+            return bad("its ARN prefix is not an ECS one".into());
+        }
+        for (i, slot) in self.t.iter().enumerate() {
+            if slot.2 >= self.fams.len() || slot.4 >= self.fams.len() {
+                return bad(format!("service {i} names a family it does not list"));
+            }
+            if slot.3 > MAX_REVISION || slot.5 > MAX_REVISION {
+                return bad(format!("service {i} names a revision beyond ECS's range"));
+            }
+            if !slot.0.chars().all(|c| c.is_ascii_alphanumeric()) || slot.0.len() > 64 {
+                return bad(format!("service {i} names a service deployment that is not an ECS id"));
+            }
+            if slot.7.chars().count() > STAGE_CHARS || !(0..=100).contains(&slot.10) {
+                return bad(format!("service {i} has a stage or percent out of range"));
+            }
+        }
+        for (i, family) in self.fams.iter().enumerate() {
+            let name = self.family(i, &targets);
+            if !is_family(&name) {
+                return bad(format!("family {:?} is not a task definition family name", crate::text::clip(family, 64)));
+            }
+        }
+        if self.keep.is_some_and(|k| !(1..=100).contains(&k)) {
+            return bad("its keepRevisions is outside 1–100".into());
+        }
+        if let Some(Failure(i, cause, kind)) = &self.failed
+            && (*i >= self.t.len() || cause.chars().count() > CAUSE_CHARS + 1 || !"JPCS".contains(*kind))
+        {
+            return bad("its failure is out of range".into());
+        }
+        if self.timeout == 0 || self.timeout > crate::config::MAX_TIMEOUT_MINUTES {
+            return bad("its timeout is outside 1–1440 minutes".into());
+        }
+        Ok(())
+    }
+}
+
+/// ECS task definition family names: up to 255 letters, digits, hyphens and underscores.
+pub fn is_family(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 255 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// `arn:<partition>:ecs:<region>:<account>`.
+fn is_ecs_arn_prefix(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    parts.len() == 5
+        && parts[0] == "arn"
+        && parts[1].starts_with("aws")
+        && parts[2] == "ecs"
+        && parts[3].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && parts[4].len() == 12
+        && parts[4].chars().all(|c| c.is_ascii_digit())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn targets(n: usize) -> Vec<Target> {
+        (0..n).map(|i| Target::named("prod", &format!("web{i}"))).collect()
+    }
+
+    pub(crate) fn sample() -> Tracker {
+        let mut slot = Slot::new("AbCdEfGhIjKlMnOpQrStU".into(), 1234567890123456789, (0, 43), (0, 42), State::Moving);
+        slot.remember(
+            &Seen { stage: "POST_PRODUCTION_TRAFFIC_SHIFT".into(), weight: 33.33, since: 1_800_000_090, percent: 40 },
+            1_800_000_000,
+        );
+        Tracker {
+            v: VERSION,
+            job: "0b6a3e52-5f43-4d7e-9d64-1c2f3a4b5c6d".into(),
+            op: Op::Release,
+            arn: "arn:aws:ecs:eu-west-1:111111111111".into(),
+            fams: vec!["@0".into()],
+            t: vec![slot],
+            names: Vec::new(),
+            started: 1_800_000_000,
+            deadline: 1_800_003_600,
+            timeout: 60,
+            on_timeout: OnTimeout::Rollback,
+            polls: 2,
+            paused: false,
+            atomic: false,
+            keep: Some(5),
+            failed: None,
+            back: None,
+        }
+    }
+
+    #[test]
+    fn round_trip_with_stages_kept_short() {
+        let token = sample();
+        let text = token.encode().unwrap();
+        assert!(
+            text.contains(r#""t":[["AbCdEfGhIjKlMnOpQrStU",1234567890123456789,0,43,0,42,0,"8",3333,90,40]]"#),
+            "{text}"
+        );
+        assert!(!text.contains("paused") && !text.contains("atomic"), "defaults are left out: {text}");
+        assert_eq!(Tracker::decode(&text, &targets(1)).unwrap(), token);
+        assert_eq!(token.t[0].deployment_id().as_deref(), Some("ecs-svc/1234567890123456789"));
+        assert_eq!(token.family(0, &targets(1)), "web0");
+        assert_eq!(
+            token.revision_arn(0, true, &targets(1)).unwrap(),
+            "arn:aws:ecs:eu-west-1:111111111111:task-definition/web0:42"
+        );
+        assert_eq!(
+            token.deployment_arn(0, &targets(1)).unwrap(),
+            "arn:aws:ecs:eu-west-1:111111111111:service-deployment/prod/web0/AbCdEfGhIjKlMnOpQrStU"
+        );
+    }
+
+    #[test]
+    fn families_named_as_their_service_cost_two_characters() {
+        let targets = targets(2);
+        let mut fams = Vec::new();
+        assert_eq!(Tracker::family_index(&mut fams, "web1", &targets), 0);
+        assert_eq!(Tracker::family_index(&mut fams, "batch", &targets), 1);
+        assert_eq!(Tracker::family_index(&mut fams, "web1", &targets), 0);
+        assert_eq!(fams, ["@1", "batch"]);
+    }
+
+    #[test]
+    fn a_token_is_checked_as_input() {
+        let good = sample().encode().unwrap();
+        for (text, expected) in [
+            ("", "not JSON"),
+            ("{}", "no version"),
+            (r#"{"v":"1"}"#, "no version"),
+            (r#"{"v":5,"cluster":"c"}"#, "format version 5"),
+            (&good.replace(r#""polls":2"#, r#""polls":2,"extra":1"#), "unknown field"),
+            (&good.replace(",0,43,0,42,", ",3,43,0,42,"), "names a family it does not list"),
+            (&good.replace(",0,43,0,42,", ",0,99999999,0,42,"), "beyond ECS's range"),
+            (&good.replace("AbCdEfGhIjKlMnOpQrStU", "../../other/x"), "not an ECS id"),
+            (&good.replace(r#""keep":5"#, r#""keep":100000"#), "keepRevisions is outside 1–100"),
+            (&good.replace(r#""fams":["@0"]"#, r#""fams":["web:1"]"#), "not a task definition family name"),
+            (&good.replace("arn:aws:ecs:eu-west-1:111111111111", "arn:aws:iam::111111111111"), "not an ECS one"),
+            (&good.replace(",0,42,0,", ",0,42,9,"), "unknown target state 9"),
+        ] {
+            let message = Tracker::decode(text, &targets(1)).unwrap_err().to_string();
+            assert!(message.contains(expected), "{text}: {message}");
+        }
+        let two = Tracker::decode(&good, &targets(2)).unwrap_err().to_string();
+        assert!(two.contains("it follows 1 services and the action names 2"), "{two}");
+    }
+
+    #[test]
+    fn ten_targets_with_64_character_names_fit() {
+        let long = |c: char, i: usize| format!("{i}{}", c.to_string().repeat(63));
+        let targets: Vec<Target> = (0..10).map(|i| Target::named(&long('c', i), &long('s', i))).collect();
+        let mut token = sample();
+        token.arn = "arn:aws-us-gov:ecs:us-gov-west-1:123456789012".into();
+        token.fams = (0..10).map(|i| format!("@{i}")).collect();
+        token.t = (0..10)
+            .map(|i| {
+                let mut s =
+                    Slot::new("x".repeat(32), u64::MAX, (i, MAX_REVISION), (i, MAX_REVISION), State::BackFailed);
+                s.7 = "S".repeat(STAGE_CHARS);
+                (s.8, s.9, s.10) = (10_000, 99_999, 100);
+                s
+            })
+            .collect();
+        token.polls = u32::MAX;
+        token.failed = Some(Failure(9, "x".repeat(CAUSE_CHARS), 'J'));
+        token.back = Some(i64::from(u32::MAX));
+        let text = token.encode().unwrap();
+        assert!(text.len() <= MAX_LEN, "{}", text.len());
+        Tracker::decode(&text, &targets).unwrap();
+    }
+}
