@@ -111,6 +111,26 @@ impl Intercept for Amend {
     }
 }
 
+/// Stops a request after its body is built and amended, before it is signed: nothing is sent. Used to learn
+/// what a RegisterTaskDefinition would carry over before the registration itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Preview;
+
+impl Intercept for Preview {
+    fn name(&self) -> &'static str {
+        "PreviewRegisterTaskDefinition"
+    }
+
+    fn read_before_signing(
+        &self,
+        _: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        Err("a preview: not sent".into())
+    }
+}
+
 /// Copies into `request` every member of the described task definition `raw` that `request` lacks (read-only
 /// members and nulls aside), at every depth: objects member by member, lists element by element when both
 /// have the same length (containers keep their order in the copy). Returns the paths added.

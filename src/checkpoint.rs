@@ -9,9 +9,21 @@ use crate::report::Outcome;
 pub struct Checkpoint {
     step: Mutex<String>,
     fallback: Mutex<Option<Outcome>>,
+    /// When the work must be done (milliseconds since the epoch; 0: no deadline known).
+    deadline_ms: u64,
 }
 
 impl Checkpoint {
+    /// A checkpoint whose work must be done by `deadline_ms` (0: no deadline known).
+    pub fn until(deadline_ms: u64) -> Self {
+        Self { deadline_ms, ..Self::default() }
+    }
+
+    /// Whether `needed` fits before the work's deadline.
+    pub fn has_time(&self, needed: std::time::Duration) -> bool {
+        self.deadline_ms == 0 || crate::clock::now_ms() + needed.as_millis() as u64 <= self.deadline_ms
+    }
+
     /// Records the step under way (named in the failure when time runs out).
     pub fn step(&self, step: impl Into<String>) {
         *self.step.lock().unwrap_or_else(|e| e.into_inner()) = step.into();

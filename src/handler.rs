@@ -11,6 +11,7 @@ use tracing::{Instrument, error, info, info_span, warn};
 use crate::aws::clients::Clients;
 use crate::checkpoint::Checkpoint;
 use crate::clock::now_ms;
+use crate::engine::announce::Protocol;
 use crate::engine::{self, Ctx};
 use crate::event::{self, EventError, Job};
 use crate::guard::Guard;
@@ -23,21 +24,24 @@ const MAX_REPORT_RESERVE: Duration = Duration::from_secs(5);
 /// Time kept back from the Lambda deadline to answer Lambda itself after the report.
 const ANSWER_RESERVE: Duration = Duration::from_millis(250);
 
-/// The function: clients built once, the allow-lists, and the jobs this process has answered.
+/// The function: clients built once, the allow-lists, the protocol (report first, then change), and the jobs
+/// this process has answered.
 pub struct Handler {
     clients: Clients,
     guard: Guard,
+    protocol: Protocol,
     answered: Mutex<VecDeque<String>>,
 }
 
 impl Handler {
-    /// A handler without allow-lists (tests); the process uses [`Handler::with_guard`].
+    /// A handler without allow-lists, reporting before every change (tests); the process uses
+    /// [`Handler::with_settings`] with the environment's.
     pub fn new(clients: Clients) -> Self {
-        Self::with_guard(clients, Guard::default())
+        Self::with_settings(clients, Guard::default(), Protocol::default())
     }
 
-    pub fn with_guard(clients: Clients, guard: Guard) -> Self {
-        Self { clients, guard, answered: Mutex::new(VecDeque::new()) }
+    pub fn with_settings(clients: Clients, guard: Guard, protocol: Protocol) -> Self {
+        Self { clients, guard, protocol, answered: Mutex::new(VecDeque::new()) }
     }
 
     /// Handles one Lambda invocation. Returns `Err` only when no job could be answered: the event is not a
@@ -63,7 +67,8 @@ impl Handler {
                 return Ok(json!({"jobId": job.id, "outcome": "duplicate"}));
             }
             info!(continuation = job.continuation_token.is_some(), "job received");
-            let checkpoint = Checkpoint::default();
+            let checkpoint =
+                Checkpoint::until(budget(deadline_ms).map(|b| now_ms() + b.as_millis() as u64).unwrap_or(0));
             let work = self.work(&job, &checkpoint);
             let outcome = match budget(deadline_ms) {
                 Some(budget) => tokio::time::timeout(budget, work).await.unwrap_or_else(|_| {
@@ -79,7 +84,7 @@ impl Handler {
     }
 
     async fn work(&self, job: &Job, checkpoint: &Checkpoint) -> Outcome {
-        let cx = Ctx { clients: &self.clients, guard: &self.guard, job, checkpoint };
+        let cx = Ctx { clients: &self.clients, guard: &self.guard, job, checkpoint, protocol: &self.protocol };
         engine::run(&cx).await.unwrap_or_else(Outcome::Failed)
     }
 

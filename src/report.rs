@@ -24,6 +24,11 @@ pub enum Outcome {
     /// The rollout is still going: CodePipeline invokes the function again with the token.
     InProgress(Progress),
     Failed(Error),
+    /// The report went out already, before a change (report first, then change): nothing more to send.
+    Reported(&'static str),
+    /// The report before a change could not be delivered (nothing changed): the invocation fails, so that
+    /// Lambda delivers the job again.
+    Undelivered(String),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +54,8 @@ impl Outcome {
             Self::Succeeded(s) => s.summary.clone(),
             Self::InProgress(p) => p.summary.clone(),
             Self::Failed(e) => e.message(),
+            Self::Reported(what) => (*what).to_owned(),
+            Self::Undelivered(why) => why.clone(),
         }
     }
 
@@ -58,6 +65,8 @@ impl Outcome {
             Self::Succeeded(_) => "succeeded",
             Self::InProgress(_) => "in progress",
             Self::Failed(_) => "failed",
+            Self::Reported(what) => what,
+            Self::Undelivered(_) => "not delivered",
         }
     }
 }
@@ -75,6 +84,14 @@ pub enum Delivery {
 /// Sends the outcome. An `Err` means the report could not be delivered and a retry may succeed.
 pub async fn send(client: &aws_sdk_codepipeline::Client, job_id: &str, outcome: &Outcome) -> Result<Delivery, Error> {
     let result = match outcome {
+        Outcome::Reported(_) => return Ok(Delivery::Delivered),
+        Outcome::Undelivered(why) => {
+            return Err(Error::Aws {
+                action: "PutJobSuccessResult",
+                resource: format!("job {job_id}"),
+                source: AwsError::unexpected(crate::aws::error::AwsErrorKind::Unavailable, why.clone()),
+            });
+        }
         Outcome::Succeeded(s) => {
             let mut request = client.put_job_success_result().job_id(job_id).execution_details(details(
                 &s.summary,
@@ -123,11 +140,11 @@ pub async fn send(client: &aws_sdk_codepipeline::Client, job_id: &str, outcome: 
         }
         Err(rejection) if rejection.job_not_found() => {
             // Anyone allowed to invoke the function can send a job id CodePipeline never issued: say loudly
-            // what this invocation did on its behalf.
+            // what its report said.
             error!(
-                changed = %truncate(outcome.text(), 2000),
+                said = %truncate(outcome.text(), 2000),
                 "CodePipeline does not know this job id: the invocation did not come from a pipeline's job (or the \
-                 job expired); this is what it did"
+                 job expired)"
             );
             Ok(Delivery::UnknownJob)
         }

@@ -632,7 +632,9 @@ async fn no_dependency_logs_at_trace_even_when_asked_for_everything() {
 }
 
 #[tokio::test]
-async fn a_job_codepipeline_does_not_know_is_logged_as_an_error_with_what_it_changed() {
+async fn a_job_codepipeline_does_not_know_is_logged_as_an_error_with_what_it_said() {
+    // With REPORT_BEFORE_CHANGE off, the function changes first and reports after: the report's refusal is
+    // logged with what the report said (tests/report_first.rs: with the protocol on, nothing changes).
     let rule = mock!(aws_sdk_codepipeline::Client::put_job_success_result).then_error(|| {
         PutJobSuccessResultError::JobNotFoundException(
             aws_sdk_codepipeline::types::error::JobNotFoundException::builder().message("no such job").build(),
@@ -646,10 +648,7 @@ async fn a_job_codepipeline_does_not_know_is_logged_as_an_error_with_what_it_cha
     let line = logs.text().lines().find(|l| l.contains("CodePipeline does not know this job id")).unwrap().to_owned();
     let line: serde_json::Value = serde_json::from_str(&line).unwrap();
     assert_eq!(line["level"], "ERROR");
-    assert!(
-        line["changed"].as_str().unwrap().contains("Registered web:8 (from web:7) and updated service web"),
-        "{line}"
-    );
+    assert!(line["said"].as_str().unwrap().contains("Registered web:8 (from web:7) and updated service web"), "{line}");
     assert!(line.to_string().contains(JOB_ID), "the job id is on the line: {line}");
 }
 

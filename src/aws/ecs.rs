@@ -221,6 +221,21 @@ pub async fn register(ecs: &Client, base: &Described, plan: &Edit, job_id: &str)
     Ok(Registered { arn, carried })
 }
 
+/// The members RegisterTaskDefinition of `plan` on `base` would carry over from the raw JSON, found without a
+/// call to AWS: the request is built and serialized by the SDK as [`register`] builds it, and stopped before it
+/// is signed ([`crate::carry::Preview`]). So an announcement (report first, then change) can say what the
+/// registration will keep.
+pub async fn carried_members(ecs: &Client, base: &Described, plan: &Edit, job_id: &str) -> Vec<String> {
+    if base.raw.is_none() {
+        return Vec::new();
+    }
+    let amend = Amend::new(base.raw.clone(), plan.overrides.clone());
+    let request = taskdef::register_request(ecs.register_task_definition(), &base.td, &base.tags, plan, job_id);
+    let stopped = request.customize().interceptor(amend.clone()).interceptor(crate::carry::Preview).send().await;
+    debug_assert!(stopped.is_err(), "the preview never sends");
+    amend.carried.lock().unwrap_or_else(|e| e.into_inner()).clone()
+}
+
 /// DeregisterTaskDefinition (a duplicate registered by a concurrent delivery of the same job).
 pub async fn deregister(ecs: &Client, arn: &str) -> Result<(), Error> {
     ecs.deregister_task_definition()

@@ -7,7 +7,7 @@ use futures_util::future::join_all;
 use tracing::{info, warn};
 
 use super::describe::all;
-use super::plan::{Move, Plan};
+use super::plan::{Move, NewRevision, Plan};
 use crate::aws::ecs;
 use crate::clock::now;
 use crate::config::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES, Params, Target, Wait};
@@ -40,6 +40,8 @@ pub struct Applied {
     pub registered: Vec<(String, Vec<String>, bool)>,
     /// The timeout's note (lengthened for the configured bakes, or too short for them).
     pub timeout_note: Option<String>,
+    /// A move ECS refused, when the others went on (`atomic`: they go back): its words and failure type.
+    pub refused: Option<(String, FailureKind)>,
 }
 
 /// Registers the plan's revisions (each once), then moves every target at once. `guarded`: look for a revision
@@ -70,8 +72,14 @@ pub async fn apply(
                 Move::Release(r) => Some(registered[*r].0.clone()),
                 _ => tp.rev.clone(),
             };
-            let mut started =
-                Started { rev: rev.clone(), prev: tp.prev.clone(), headline: tp.why.clone(), ..Started::default() };
+            let headline = match &tp.mv {
+                Move::Release(r) => {
+                    let (arn, carried, _) = &registered[*r];
+                    release_headline(&plan.revisions[*r], arn, &tp.running, target, carried)
+                }
+                _ => tp.why.clone(),
+            };
+            let mut started = Started { rev: rev.clone(), prev: tp.prev.clone(), headline, ..Started::default() };
             match &tp.mv {
                 Move::Release(_) | Move::Update { revert: false, .. } => {
                     let (to, force) = match &tp.mv {
@@ -103,7 +111,7 @@ pub async fn apply(
                     started.sd = sd.clone();
                     started.state = Some(State::Undoing);
                 }
-                Move::Continue { sd, hook } => {
+                Move::Continue { sd, hook, .. } => {
                     ecs::continue_deployment(ecs, sd, hook, DeploymentLifecycleHookAction::Continue).await?;
                     info!(service_deployment = %sd, hook = %hook, "continued the deployment");
                     started.sd = sd.clone();
@@ -160,6 +168,7 @@ pub async fn apply(
             tracker.failed = Some(Failure(i, clip(&line, CAUSE_CHARS), kind_char(kind)));
         }
     }
+    let mut refused = None;
     if let Some((i, error)) = errors.into_iter().next() {
         let moved: Vec<&str> = started
             .iter()
@@ -186,8 +195,90 @@ pub async fn apply(
             clip(&format!("{}: {}", targets[i].service, error.message()), CAUSE_CHARS),
             kind_char(error.kind()),
         ));
+        refused = Some((error.message(), error.kind()));
     }
-    Ok(Applied { tracker, started, registered, timeout_note })
+    Ok(Applied { tracker, started, registered, timeout_note, refused })
+}
+
+/// What a target's release headline says: the revision registered, what it was built on, and what was kept.
+fn release_headline(rev: &NewRevision, arn: &str, running: &str, target: &Target, carried: &[String]) -> String {
+    let headline = match &rev.file {
+        Some(name) => {
+            let family = rev.base.td.family().unwrap_or("?");
+            let ran = family_and_revision(running).0;
+            let new_family = if ran == family {
+                String::new()
+            } else {
+                format!("; a new family for this service, which ran family {ran}")
+            };
+            format!(
+                "Registered {} from {name} (the service ran {}{new_family}) and updated {}",
+                short_arn(arn),
+                short_arn(running),
+                target.describe()
+            )
+        }
+        None if arn == running => format!("Forced a new deployment of {} on {}", short_arn(arn), target.describe()),
+        None => format!("Registered {} (from {}) and updated {}", short_arn(arn), rev.source, target.describe()),
+    };
+    if !carried.is_empty() {
+        tracing::info!(members = ?carried, "the new revision kept members this function's SDK does not model");
+    }
+    headline
+}
+
+/// The tracker of what an action announces before it changes anything (report first, then change): every
+/// target that is to change is pending, what it goes to and comes from written down for the next job to find.
+pub fn announced(params: &Params, plan: &Plan, services: &[Service], job: &str, tries: u8) -> Tracker {
+    let (timeout, _) = timeout(params, services);
+    let mut t = tracker(params, plan.op, services, now(), timeout, job);
+    t.tries = tries;
+    let targets = &params.targets;
+    for (i, (tp, service)) in plan.targets.iter().zip(services).enumerate() {
+        // What the service follows before the change: the next job knows the change by another one.
+        let before = service.current_service_deployment().map(|sd| short_arn(sd).to_owned()).unwrap_or_default();
+        let mut index = |arn: &str| {
+            let (family, number) = family_and_revision(arn);
+            (Tracker::family_index(&mut t.fams, &family, targets), number.parse().unwrap_or(0))
+        };
+        let running = index(&tp.running);
+        let rev = tp.rev.as_deref().map(&mut index).unwrap_or(running);
+        let prev = tp.prev.as_deref().map(&mut index).unwrap_or((rev.0, 0));
+        let sd = |arn: &str| short_arn(arn).to_owned();
+        let slot = match &tp.mv {
+            Move::Release(r) => {
+                let family = plan.revisions[*r].base.td.family().unwrap_or_default();
+                let rf = Tracker::family_index(&mut t.fams, family, targets);
+                Slot::new(before, 0, (rf, 0), running, State::Applying)
+            }
+            Move::Update { to, revert: false, .. } => {
+                let to = index(to);
+                Slot::new(before, 0, to, running, State::Applying)
+            }
+            Move::Update { to, revert: true, .. } => {
+                let to = index(to);
+                Slot::new(before, 0, running, to, State::Returning)
+            }
+            Move::Stop { sd: arn } => Slot::new(sd(arn), 0, rev, prev, State::Stopping),
+            Move::Continue { sd: arn, stage, .. } => {
+                let mut slot = Slot::new(sd(arn), 0, rev, prev, State::Continuing);
+                let seen =
+                    crate::judge::deployment::Seen { stage: stage.clone(), since: t.started, ..Default::default() };
+                slot.remember(&seen, t.started);
+                slot
+            }
+            Move::Adopt { sd: arn } => Slot::new(sd(arn), 0, running, prev, State::Moving),
+            Move::Done => Slot::new(String::new(), 0, running, (running.0, 0), State::Done),
+            Move::Failed(message) => {
+                if t.failed.is_none() {
+                    t.failed = Some(Failure(i, clip(message, CAUSE_CHARS), 'J'));
+                }
+                Slot::new(String::new(), 0, running, (running.0, 0), State::Failed)
+            }
+        };
+        t.t.push(slot);
+    }
+    t
 }
 
 /// The failure type a tracker keeps, as one character.
@@ -247,11 +338,16 @@ fn tracker(params: &Params, op: Op, services: &[Service], started: i64, timeout:
         keep: if op == Op::Release { params.keep_revisions } else { None },
         failed: None,
         back: None,
+        nowait: params.wait == Wait::No,
+        expired: false,
+        tries: 0,
+        clean: Vec::new(),
     }
 }
 
-/// The timeout: `timeoutMinutes`, or long enough for the slowest target's configured bakes.
-fn timeout(params: &Params, services: &[Service]) -> (u32, Option<String>) {
+/// The timeout: `timeoutMinutes`, or long enough for the slowest target's configured bakes, and why when it is
+/// not simply the one asked for.
+pub fn timeout(params: &Params, services: &[Service]) -> (u32, Option<String>) {
     services
         .iter()
         .map(|s| {
@@ -417,4 +513,61 @@ pub async fn fix(
         lines.push((i, line, kind));
     }
     lines
+}
+
+/// Makes, again, the changes announced for `which` that were not seen made (the job that announced them did
+/// not make them): under this job's own announcement. Returns what ECS refused.
+pub async fn redo(
+    ecs: &aws_sdk_ecs::Client,
+    t: &mut Tracker,
+    targets: &[Target],
+    which: &[usize],
+    hook: Option<&str>,
+) -> Vec<(usize, Error)> {
+    let mut refused = Vec::new();
+    let mut fixes = Vec::new();
+    for &i in which {
+        let target = &targets[i];
+        match t.t[i].state() {
+            State::Stopping => fixes.push(Fix::Stop(i)),
+            State::Returning => fixes.push(Fix::Revert(i)),
+            State::Applying => {
+                let Some(to) = t.revision_arn(i, false, targets) else { continue };
+                let force = t.t[i].2 == t.t[i].4 && t.t[i].3 == t.t[i].5;
+                if let Err(e) = ecs::update_service(ecs, &target.cluster, &target.service, &to, force).await {
+                    refused.push((i, e));
+                }
+            }
+            State::Continuing => {
+                let Some(sd) = t.deployment_arn(i, targets) else { continue };
+                let continued = async {
+                    let found = ecs::describe_service_deployment(ecs, &sd).await?;
+                    let waiting = found.as_ref().and_then(|d| {
+                        let stage = d.lifecycle_stage().map(|s| s.as_str()).unwrap_or_default();
+                        crate::judge::deployment::awaiting(d, stage)
+                    });
+                    match (hook, waiting) {
+                        (Some(hook), _) => {
+                            ecs::continue_deployment(ecs, &sd, hook, DeploymentLifecycleHookAction::Continue).await
+                        }
+                        (None, Some(pause)) => {
+                            ecs::continue_deployment(ecs, &sd, &pause.hook_id, DeploymentLifecycleHookAction::Continue)
+                                .await
+                        }
+                        (None, None) => Ok(()),
+                    }
+                };
+                if let Err(e) = continued.await {
+                    refused.push((i, e));
+                }
+            }
+            _ => {}
+        }
+    }
+    for (i, line, kind) in fix(ecs, t, targets, &fixes).await {
+        if let Some(kind) = kind {
+            refused.push((i, Error::Ended { kind, text: format!("{}: {line}", targets[i].service) }));
+        }
+    }
+    refused
 }

@@ -260,6 +260,10 @@ fn end(t: &mut Tracker, pauses: &[Option<Pause>], now: i64) -> (Vec<Fix>, End) {
         }
         return (Vec::new(), End::Again);
     }
+    if t.expired && !t.atomic {
+        // The rollbacks of the deadline were announced and are seen started: the action ends, timed out.
+        return (Vec::new(), End::Failed(Why::TimedOut { left: false }));
+    }
     if t.failed.is_some() {
         if !t.atomic {
             return (Vec::new(), End::Failed(Why::Failure));
@@ -344,5 +348,10 @@ fn now_running(service: &Service) -> String {
 
 /// The slowest target's percent (finished ones count as 100).
 pub fn percent(t: &Tracker) -> i32 {
-    t.t.iter().map(|s| if s.state().moving() { s.percent() } else { 100 }).min().unwrap_or(0).clamp(0, 100)
+    let percent = |s: &crate::token::Slot| match s.state() {
+        state if state.moving() => s.percent(),
+        state if state.pending() => 0,
+        _ => 100,
+    };
+    t.t.iter().map(percent).min().unwrap_or(0).clamp(0, 100)
 }

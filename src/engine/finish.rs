@@ -13,7 +13,7 @@ use super::describe;
 use crate::aws::ecs;
 use crate::config::Target;
 use crate::judge::rollout;
-use crate::text::short_arn;
+use crate::text::{family_and_revision, short_arn};
 use crate::token::{State, Tracker};
 
 /// Per target, the images ECS resolved for its deployment's target revision, by the look's answers.
@@ -50,31 +50,45 @@ pub async fn digests(
         .collect()
 }
 
-/// A failed target's failure message with its stopped tasks and the service's events after it.
+/// A failed target's failure message with its stopped tasks and the service's events after it. The stopped
+/// tasks are those its `ecs-svc/…` deployment started (`dep`, or the service's deployment of `revision`).
 pub async fn diagnose(
     ecs: &aws_sdk_ecs::Client,
     target: &Target,
     dep: Option<String>,
+    revision: Option<String>,
     sd: Option<&ServiceDeployment>,
     since: Option<aws_smithy_types::DateTime>,
     message: &str,
 ) -> String {
     let cluster = sd.and_then(|s| s.cluster_arn()).map(str::to_owned).unwrap_or_else(|| target.cluster.clone());
     let service = sd.and_then(|s| s.service_arn()).map(str::to_owned).unwrap_or_else(|| target.service.clone());
-    let tasks = async {
-        match &dep {
-            Some(dep) => ecs::stopped_tasks(ecs, &cluster, dep).await,
-            None => (Vec::new(), Vec::new()),
-        }
-    };
-    let (stopped, described) = tokio::join!(tasks, ecs::describe_service(ecs, &cluster, &service));
-    let (stopped, mut notes) = stopped;
+    let described = ecs::describe_service(ecs, &cluster, &service).await;
+    let mut notes = Vec::new();
     let events = match &described {
         Ok(s) => s.events(),
         Err(e) => {
             notes.push(format!("service events unavailable: {e}"));
             &[]
         }
+    };
+    let dep = dep.or_else(|| {
+        let service = described.as_ref().ok()?;
+        let revision = revision.as_deref()?;
+        service
+            .deployments()
+            .iter()
+            .find(|d| d.task_definition() == Some(revision))
+            .and_then(|d| d.id())
+            .map(str::to_owned)
+    });
+    let stopped = match &dep {
+        Some(dep) => {
+            let (stopped, more) = ecs::stopped_tasks(ecs, &cluster, dep).await;
+            notes.extend(more);
+            stopped
+        }
+        None => Vec::new(),
     };
     let since = sd.and_then(|s| s.created_at()).copied().or(since);
     rollout::explain(message, &stopped, events, since, &notes)
@@ -127,9 +141,72 @@ pub fn choose(
     (chosen, left, kept)
 }
 
+/// What `keepRevisions` takes, decided before anything is deregistered (reads only).
+#[derive(Debug, Default)]
+pub struct CleanUp {
+    keep: u32,
+    families: Vec<FamilyCleanUp>,
+    /// Why nothing goes (the account's services could not be read).
+    warning: Option<String>,
+}
+
+#[derive(Debug)]
+struct FamilyCleanUp {
+    family: String,
+    active: usize,
+    chosen: Vec<String>,
+    left: usize,
+    kept: BTreeMap<Kept, usize>,
+    warning: Option<String>,
+}
+
+impl CleanUp {
+    /// Whether anything is to be deregistered.
+    pub fn deregisters(&self) -> bool {
+        self.families.iter().any(|f| !f.chosen.is_empty())
+    }
+
+    /// The revisions to deregister, for the tracker: by family index, revision numbers.
+    pub fn announced(&self, fams: &mut Vec<String>, targets: &[Target]) -> Vec<(usize, Vec<u32>)> {
+        self.families
+            .iter()
+            .filter(|f| !f.chosen.is_empty())
+            .map(|f| {
+                let numbers = f.chosen.iter().filter_map(|arn| family_and_revision(arn).1.parse().ok()).collect();
+                (Tracker::family_index(fams, &f.family, targets), numbers)
+            })
+            .collect()
+    }
+
+    /// The summary's lines before deregistering: what is about to go, and what stays and why.
+    pub fn lines_before(&self) -> Vec<String> {
+        let mut lines = self.warning.iter().cloned().collect::<Vec<_>>();
+        for f in &self.families {
+            let shown: Vec<&str> = f.chosen.iter().map(|a| short_arn(a)).collect();
+            lines.push(format!(
+                "keepRevisions {}: about to deregister {} old revision(s) of {}{}",
+                self.keep,
+                f.chosen.len(),
+                f.family,
+                if shown.is_empty() { String::new() } else { format!(" ({})", shown.join(", ")) }
+            ));
+            lines.extend(kept_lines(f));
+        }
+        lines
+    }
+}
+
+fn kept_lines(f: &FamilyCleanUp) -> Vec<String> {
+    let mut lines: Vec<String> = f.warning.iter().cloned().collect();
+    lines.extend(f.kept.iter().map(|(reason, count)| {
+        format!("keepRevisions: kept {count} older revision(s) of {}: {}", f.family, reason.reason())
+    }));
+    lines
+}
+
 /// `keepRevisions`: after a final success, each family this action deployed keeps its newest `keep` ACTIVE
-/// revisions and every protected one; the rest are deregistered. Problems are warning lines, never a failure.
-pub async fn clean_up(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target], keep: u32) -> Vec<String> {
+/// revisions and every protected one; the rest go. Reads only: [`clean_up`] deregisters.
+pub async fn clean_up_plan(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target], keep: u32) -> CleanUp {
     let mut families: Vec<String> = Vec::new();
     for slot in &t.t {
         if slot.state() == State::Done && slot.3 != 0 {
@@ -139,66 +216,102 @@ pub async fn clean_up(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target]
             }
         }
     }
+    let mut plan = CleanUp { keep, ..CleanUp::default() };
     if families.is_empty() {
-        return Vec::new();
+        return plan;
     }
     let protected = match protected(ecs, t, targets).await {
         Ok(p) => p,
         Err(e) => {
-            return vec![format!(
+            plan.warning = Some(format!(
                 "warning: keepRevisions: could not tell which revisions the account's services run ({e}); none \
                  deregistered"
-            )];
+            ));
+            return plan;
         }
     };
-    let mut lines = Vec::new();
     for family in families {
-        lines.extend(clean_family(ecs, &family, keep, &protected).await);
+        let (active, warning) = match ecs::active_revisions(ecs, &family).await {
+            Ok(active) => (active, None),
+            Err(e) => (
+                Vec::new(),
+                Some(format!(
+                    "warning: keepRevisions: could not list the revisions of {family} ({e}); none deregistered"
+                )),
+            ),
+        };
+        let (chosen, left, kept) = choose(&active, keep as usize, &protected);
+        plan.families.push(FamilyCleanUp { family, active: active.len(), chosen, left, kept, warning });
+    }
+    plan
+}
+
+/// Deregisters what the clean-up chose; returns the summary's lines. Problems are warnings, never a failure.
+pub async fn clean_up(ecs: &aws_sdk_ecs::Client, plan: CleanUp) -> Vec<String> {
+    let mut lines: Vec<String> = plan.warning.iter().cloned().collect();
+    for f in &plan.families {
+        let mut done = Vec::new();
+        let mut warnings = Vec::new();
+        for arn in &f.chosen {
+            match ecs::deregister(ecs, arn).await {
+                Ok(()) => done.push(short_arn(arn).to_owned()),
+                Err(e) => {
+                    warn!(task_definition = %arn, error = %e, "could not deregister");
+                    warnings.push(format!("warning: keepRevisions: could not deregister {} ({e})", short_arn(arn)));
+                }
+            }
+        }
+        info!(family = %f.family, deregistered = done.len(), "cleaned up old revisions");
+        lines.push(head(plan.keep, &f.family, &done, f.active - done.len(), f.left));
+        lines.extend(kept_lines(f));
+        lines.extend(warnings);
     }
     lines
 }
 
-async fn clean_family(
-    ecs: &aws_sdk_ecs::Client,
-    family: &str,
-    keep: u32,
-    protected: &BTreeMap<String, Kept>,
-) -> Vec<String> {
-    let active = match ecs::active_revisions(ecs, family).await {
-        Ok(active) => active,
-        Err(e) => {
-            return vec![format!(
-                "warning: keepRevisions: could not list the revisions of {family} ({e}); none deregistered"
-            )];
-        }
-    };
-    let (chosen, left, kept) = choose(&active, keep as usize, protected);
-    let mut done = Vec::new();
+/// After a clean-up announced by the job before: which of the announced revisions are gone now.
+pub async fn cleaned_up(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target], keep: u32) -> Vec<String> {
     let mut lines = Vec::new();
-    for arn in &chosen {
-        match ecs::deregister(ecs, arn).await {
-            Ok(()) => done.push(short_arn(arn).to_owned()),
+    for (fam, numbers) in &t.clean {
+        let family = t.family(*fam, targets);
+        let active = match ecs::active_revisions(ecs, &family).await {
+            Ok(active) => active,
             Err(e) => {
-                warn!(task_definition = %arn, error = %e, "could not deregister");
-                lines.push(format!("warning: keepRevisions: could not deregister {} ({e})", short_arn(arn)));
+                lines.push(format!(
+                    "warning: keepRevisions: could not list the revisions of {family} to check the clean-up ({e})"
+                ));
+                continue;
             }
+        };
+        let still: Vec<u32> = numbers
+            .iter()
+            .copied()
+            .filter(|n| active.iter().any(|a| family_and_revision(a).1 == n.to_string()))
+            .collect();
+        let done: Vec<String> =
+            numbers.iter().filter(|n| !still.contains(n)).map(|n| format!("{family}:{n}")).collect();
+        lines.push(head(keep, &family, &done, active.len(), 0));
+        if !still.is_empty() {
+            let shown: Vec<String> = still.iter().map(|n| format!("{family}:{n}")).collect();
+            lines.push(format!(
+                "warning: keepRevisions: {} stayed ACTIVE (deregistering failed; the function's log says why)",
+                shown.join(", ")
+            ));
         }
     }
-    info!(family = %family, deregistered = done.len(), "cleaned up old revisions");
+    lines
+}
+
+fn head(keep: u32, family: &str, done: &[String], remain: usize, left: usize) -> String {
     let mut head = format!(
-        "keepRevisions {keep}: deregistered {} old revision(s) of {family}{}; {} ACTIVE remain",
+        "keepRevisions {keep}: deregistered {} old revision(s) of {family}{}; {remain} ACTIVE remain",
         done.len(),
         if done.is_empty() { String::new() } else { format!(" ({})", done.join(", ")) },
-        active.len() - done.len()
     );
     if left > 0 {
         head.push_str(&format!(", {left} more go on later deploys (at most {MAX_PER_JOB} per job)"));
     }
-    lines.insert(0, head);
-    for (reason, count) in kept {
-        lines.insert(1, format!("keepRevisions: kept {count} older revision(s) of {family}: {}", reason.reason()));
-    }
-    lines
+    head
 }
 
 /// The revisions no clean-up may take: what any service in the account and region runs or deploys (every

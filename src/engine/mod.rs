@@ -12,6 +12,7 @@
 //! - [`finish`]: digests, diagnostics, clean-up;
 //! - [`summary`]: the words and output variables of every report.
 
+pub mod announce;
 pub mod apply;
 pub mod decide;
 pub mod describe;
@@ -23,10 +24,11 @@ pub mod summary;
 use std::collections::BTreeMap;
 
 use aws_sdk_ecs::types::{Service, ServiceDeployment};
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
+use self::announce::{Protocol, Vouched};
 use self::decide::{Decision, End, Look};
-use self::plan::{Current, Move, NewRevision, Plan, TargetPlan};
+use self::plan::{Current, Move, Plan, TargetPlan};
 use self::summary::Summary;
 use crate::aws::clients::Clients;
 use crate::aws::ecr::{self, ImageCheck};
@@ -51,6 +53,16 @@ pub struct Ctx<'a> {
     pub guard: &'a Guard,
     pub job: &'a Job,
     pub checkpoint: &'a Checkpoint,
+    /// Report first, then change (`REPORT_BEFORE_CHANGE`), and the changes this process saw refused.
+    pub protocol: &'a Protocol,
+}
+
+/// The action a job belongs to: the job that started it (what it registers carries that job's id), and how
+/// many jobs announced its changes.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub job: String,
+    pub tries: u8,
 }
 
 impl Ctx<'_> {
@@ -65,11 +77,12 @@ pub async fn run(cx: &Ctx<'_>) -> Result<Outcome, Error> {
         return follow(cx, token).await;
     }
     let params = config::parse(cx.job.user_parameters.as_deref())?;
+    let origin = Origin { job: cx.job.id.clone(), tries: 1 };
     match params.action {
-        Action::Deploy if params.task_definition.is_some() => promote(cx, params).await,
-        Action::Deploy => release(cx, params).await,
-        Action::Rollback => rollback(cx, params).await,
-        Action::Continue => continue_deployments(cx, params).await,
+        Action::Deploy if params.task_definition.is_some() => promote(cx, params, &origin).await,
+        Action::Deploy => release(cx, params, &origin).await,
+        Action::Rollback => rollback(cx, params, &origin).await,
+        Action::Continue => continue_deployments(cx, params, &origin).await,
     }
 }
 
@@ -93,7 +106,7 @@ fn running(service: &Service) -> String {
 }
 
 /// A release of the build's images.
-async fn release(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcome, Error> {
     // Read the release: the artifact, read once.
     let release::Release { params, updates, files } =
         release::read(cx.clients, cx.guard, cx.job, &params, cx.checkpoint).await?;
@@ -109,7 +122,7 @@ async fn release(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
         files: &files,
         services: &services,
         running: &running_tds,
-        job: &cx.job.id,
+        job: &origin.job,
     };
     let (revisions, gets) = plan::release(&inputs)?;
     let runs_already: Vec<usize> = (0..targets.len()).filter(|i| gets[*i].is_none()).collect();
@@ -140,7 +153,7 @@ async fn release(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
                 }
             }
             None => {
-                let own = taskdef::registered_by(&running_tds[&running].tags, &cx.job.id);
+                let own = taskdef::registered_by(&running_tds[&running].tags, &origin.job);
                 let (sd, source) = current.get(&i).cloned().unwrap_or((None, None));
                 let now = match (&sd, service.current_service_deployment()) {
                     (Some(sd), _) => Current::Deployment(sd),
@@ -165,57 +178,75 @@ async fn release(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
         return Ok(Outcome::Succeeded(dry_run(&params, &running_tds, &plan, &verified)));
     }
     check_fits(&params, &services, &plan)?;
-    // Apply: register once, move every target at once.
-    cx.checkpoint.step(format!(
-        "registering and updating {} (ECS may have applied some changes; check the services)",
-        what(targets)
-    ));
-    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, true).await?;
-    let mut started = applied.started.clone();
-    for (r, (arn, carried, _)) in applied.registered.iter().enumerate() {
-        for &i in &plan.revisions[r].targets {
-            if started[i].headline.is_empty() {
-                started[i].headline =
-                    release_headline(&plan.revisions[r], arn, &plan.targets[i].running, &targets[i], carried);
+    // What each registration keeps that our SDK does not model (found without a call).
+    let mut notes: Vec<Vec<String>> = plan.targets.iter().map(|t| t.notes.clone()).collect();
+    for revision in &plan.revisions {
+        let carried = ecs::carried_members(cx.ecs(), &revision.base, &revision.edit, &origin.job).await;
+        if !carried.is_empty() {
+            for &i in &revision.targets {
+                notes[i].push(format!(
+                    "kept task definition members this function's SDK does not model: {}",
+                    carried.join(", ")
+                ));
             }
         }
     }
-    let mut notes: Vec<Vec<String>> = plan.targets.iter().map(|t| t.notes.clone()).collect();
+    // Apply: register once, move every target at once.
     let extra = ecr::describe(&verified);
     if targets.len() == 1 {
         notes[0].extend(extra.iter().cloned());
     }
     let extra = if targets.len() == 1 { Vec::new() } else { extra };
-    report_started(cx, &params, &services, applied.tracker, &started, &notes, &extra, applied.timeout_note).await
+    carry_out(cx, origin, &params, &services, &plan, &notes, &extra).await
 }
 
-fn release_headline(rev: &NewRevision, arn: &str, running: &str, target: &Target, carried: &[String]) -> String {
-    let mut headline = match &rev.file {
-        Some(name) => {
-            let family = rev.base.td.family().unwrap_or("?");
-            let ran = crate::text::family_and_revision(running).0;
-            let new_family = if ran == family {
-                String::new()
-            } else {
-                format!("; a new family for this service, which ran family {ran}")
-            };
-            format!(
-                "Registered {} from {name} (the service ran {}{new_family}) and updated {}",
-                short_arn(arn),
-                short_arn(running),
-                target.describe()
-            )
+/// Apply the plan and report it. With the protocol on, in its order: announce the changes (the job's one
+/// report), then make them; the next job finds out how they went. Off, as before it: change, then report.
+async fn carry_out(
+    cx: &Ctx<'_>,
+    origin: &Origin,
+    params: &Params,
+    services: &[Service],
+    plan: &Plan,
+    notes: &[Vec<String>],
+    extra: &[String],
+) -> Result<Outcome, Error> {
+    let ecs = cx.ecs();
+    let changing =
+        format!("changing {} (ECS may have applied some changes; check the services)", what(&params.targets));
+    if cx.protocol.on && plan.targets.iter().any(|t| t.mv.changes()) {
+        let tracker = apply::announced(params, plan, services, &origin.job, origin.tries);
+        let view = Summary { t: &tracker, targets: &params.targets, single: params.single };
+        let mut extra = extra.to_vec();
+        if params.wait != Wait::No {
+            let (minutes, note) = apply::timeout(params, services);
+            extra.push(note.unwrap_or_else(|| format!("timeout {minutes} min")));
         }
-        None if arn == running => format!("Forced a new deployment of {} on {}", short_arn(arn), target.describe()),
-        None => format!("Registered {} (from {}) and updated {}", short_arn(arn), rev.source, target.describe()),
-    };
-    if !carried.is_empty() {
-        headline.push_str(&format!(
-            " (kept task definition members this function's SDK does not model: {})",
-            carried.join(", ")
-        ));
+        let summary = view.announcement(plan, notes, &extra);
+        cx.checkpoint
+            .step(format!("announcing the changes to {} (reporting to CodePipeline first)", what(&params.targets)));
+        if let Vouched::No(outcome) = announce::vouch(cx.clients, &cx.job.id, &tracker, summary).await? {
+            return Ok(outcome);
+        }
+        cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
+        cx.checkpoint.step(changing);
+        match apply::apply(ecs, params, plan, services, &origin.job, origin.tries > 1).await {
+            Ok(applied) => {
+                if let Some((message, kind)) = applied.refused {
+                    error!(error = %message, "ECS refused a change this job announced; the next job reports it");
+                    cx.protocol.remember(&origin.job, &Error::Ended { kind, text: message });
+                }
+            }
+            Err(e) => {
+                error!(error = %e.message(), "ECS refused a change this job announced; the next job reports it");
+                cx.protocol.remember(&origin.job, &e);
+            }
+        }
+        return Ok(Outcome::Reported("in progress: the announced changes were made"));
     }
-    headline
+    cx.checkpoint.step(changing);
+    let applied = apply::apply(ecs, params, plan, services, &origin.job, true).await?;
+    report_started(cx, params, services, applied.tracker, &applied.started, notes, extra, applied.timeout_note).await
 }
 
 /// The current service deployments of the targets that already run the release, and each one's source revision.
@@ -410,6 +441,10 @@ fn worst_tracker(params: &Params, services: &[Service], fams: Vec<String>) -> Tr
         keep: Some(100),
         failed: Some(Failure(params.targets.len(), "x".repeat(CAUSE_CHARS + 1), 'J')),
         back: Some(i64::from(u32::MAX)),
+        nowait: true,
+        expired: true,
+        tries: 2,
+        clean: vec![(last, (1..=25).map(|r| MAX_REVISION - r).collect())],
     }
 }
 
@@ -440,7 +475,8 @@ async fn report_started(
     let strategies: Vec<&str> = services.iter().map(|s| deployment::strategy(s.deployment_configuration())).collect();
     let view = Summary { t: &d.tracker, targets, single: params.single };
     let follow = params.wait != Wait::No;
-    let summary = view.started(started, &strategies, notes, extra, timeout_note.as_deref(), follow);
+    let headlines: Vec<String> = started.iter().map(|s| s.headline.clone()).collect();
+    let summary = view.started(&headlines, &strategies, notes, extra, timeout_note.as_deref(), follow);
     info!(services = targets.len(), "the moves started");
     match d.end.clone() {
         End::Failed(why) => {
@@ -460,7 +496,7 @@ async fn report_started(
 }
 
 /// `taskDefinition` with `deploy`: every target to that existing revision, reading and registering nothing.
-async fn promote(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcome, Error> {
     let wanted = params.task_definition.clone().unwrap_or_default();
     let services = services(cx, &params.targets).await?;
     cx.checkpoint.step(format!("describing task definition {wanted}"));
@@ -506,13 +542,8 @@ async fn promote(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
     }
     let plan = Plan { op: Op::Promote, targets: plans, revisions: Vec::new() };
     check_fits(&params, &services, &plan)?;
-    cx.checkpoint.step(format!(
-        "updating {} to {arn} (ECS may have applied the update; check the services)",
-        what(&params.targets)
-    ));
-    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, false).await?;
     let notes = vec![Vec::new(); params.targets.len()];
-    report_started(cx, &params, &services, applied.tracker, &applied.started, &notes, &[], applied.timeout_note).await
+    carry_out(cx, origin, &params, &services, &plan, &notes, &[]).await
 }
 
 /// Every way onto a service passes the same guard: the images of the revision it will run, and its family.
@@ -540,7 +571,7 @@ fn named_revision_error(error: Error, wanted: &str) -> Error {
 
 /// `action: "rollback"`: each target back — its deployment in progress stopped with ECS's rollback, or, with
 /// nothing in progress, updated to the revision before what it runs (or to `taskDefinition`).
-async fn rollback(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+async fn rollback(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcome, Error> {
     let services = services(cx, &params.targets).await?;
     let named = match &params.task_definition {
         Some(wanted) => {
@@ -659,14 +690,12 @@ async fn rollback(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
     }
     let plan = Plan { op: Op::Rollback, targets: plans, revisions: Vec::new() };
     check_fits(&params, &services, &plan)?;
-    cx.checkpoint.step(format!("rolling back {} (ECS may have applied it; check the services)", what(&params.targets)));
-    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, false).await?;
     let notes = vec![Vec::new(); params.targets.len()];
-    report_started(cx, &params, &services, applied.tracker, &applied.started, &notes, &[], applied.timeout_note).await
+    carry_out(cx, origin, &params, &services, &plan, &notes, &[]).await
 }
 
 /// `action: "continue"`: each target's deployment waiting at a pause hook continued, then followed as a deploy.
-async fn continue_deployments(cx: &Ctx<'_>, params: Params) -> Result<Outcome, Error> {
+async fn continue_deployments(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcome, Error> {
     let services = services(cx, &params.targets).await?;
     let arns: Vec<String> = services
         .iter()
@@ -713,7 +742,11 @@ async fn continue_deployments(cx: &Ctx<'_>, params: Params) -> Result<Outcome, E
                 short_arn(arn),
                 sd.lifecycle_stage().map(|s| s.as_str()).unwrap_or("?")
             ),
-            mv: Move::Continue { sd: arn.clone(), hook },
+            mv: Move::Continue {
+                sd: arn.clone(),
+                hook,
+                stage: sd.lifecycle_stage().map(|s| s.as_str()).unwrap_or_default().to_owned(),
+            },
             running: running(service),
             rev,
             prev,
@@ -722,10 +755,8 @@ async fn continue_deployments(cx: &Ctx<'_>, params: Params) -> Result<Outcome, E
     }
     let plan = Plan { op: Op::Continue, targets: plans, revisions: Vec::new() };
     check_fits(&params, &services, &plan)?;
-    cx.checkpoint.step(format!("continuing {}", what(&params.targets)));
-    let applied = apply::apply(cx.ecs(), &params, &plan, &services, &cx.job.id, false).await?;
     let notes = vec![Vec::new(); params.targets.len()];
-    report_started(cx, &params, &services, applied.tracker, &applied.started, &notes, &[], applied.timeout_note).await
+    carry_out(cx, origin, &params, &services, &plan, &notes, &[]).await
 }
 
 /// What happened to a deployment that has ended.
@@ -790,42 +821,99 @@ fn choose_hook(sd: &ServiceDeployment, wanted: Option<&str>, revision: &str) -> 
     }
 }
 
-/// A later job: one look at every target, the decision, and its report.
+/// How many more looks a job takes, and how far apart, for announced changes it does not see made yet (the
+/// job announcing them may still be making them).
+const WAIT_LOOKS: usize = 3;
+const WAIT_BETWEEN: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// A later job: one look at every target (finding out how announced changes went), the decision, the changes
+/// it starts (announced first), and its report.
 async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
     let params = config::parse(cx.job.user_parameters.as_deref())?;
     let tracker = Tracker::decode(token, &params.targets)?;
     let targets = tracker.targets(&params.targets);
-    let next = tracker.next();
+    let mut next = tracker.next();
     let now = now();
-    let again = |t: &Tracker, summary: String| -> Result<Outcome, Error> {
-        let view = Summary { t, targets: &targets, single: params.single };
-        Ok(Outcome::InProgress(Progress {
-            token: t.encode()?,
-            summary,
-            percent: decide::percent(t),
-            external_id: view.external_id(0),
-        }))
-    };
     let still_time = now < next.deadline && next.back.is_none_or(|b| now < b);
     if still_time {
-        cx.checkpoint
-            .fallback(again(&next, "Following the deployments; ECS was slow to answer, checking again".into())?);
+        let fallback = again(
+            &next,
+            &targets,
+            &params,
+            "Following the deployments; ECS was slow to answer, checking again".into(),
+        )?;
+        cx.checkpoint.fallback(fallback);
     }
     cx.checkpoint.step(format!("checking the deployments of {}", what(&targets)));
-    let looks = match look::look(cx.ecs(), &next, &targets).await {
-        Ok(looks) => looks,
+    let mut looked = match look::look(cx.ecs(), &next, &targets).await {
+        Ok(looked) => looked,
         Err(e) if e.is_transient() && still_time => {
             warn!(error = %e, "ECS did not answer this look; looking again next time");
-            return again(
-                &next,
-                format!("Following {}: ECS did not answer this look ({e}); checking again", what(&targets)),
-            );
+            let summary = format!("Following {}: ECS did not answer this look ({e}); checking again", what(&targets));
+            return again(&next, &targets, &params, summary);
         }
         Err(e) => return Err(e),
     };
-    let mut d = decide::decide(next, &targets, looks.clone(), now);
+    // Announced changes: how they went.
+    let announced = next.t.iter().any(|s| s.state().pending());
+    if announced {
+        let mut not_yet = announce::discover(&mut next, &targets, &looked.looks, &looked.services);
+        for _ in 0..WAIT_LOOKS {
+            if not_yet.is_empty()
+                || cx.protocol.recall(&next.job).is_some()
+                || !cx.checkpoint.has_time(WAIT_BETWEEN * 3)
+            {
+                break;
+            }
+            info!(targets = not_yet.len(), "the announced changes are not seen made yet; looking again");
+            tokio::time::sleep(WAIT_BETWEEN).await;
+            looked = look::look(cx.ecs(), &next, &targets).await?;
+            not_yet = announce::discover(&mut next, &targets, &looked.looks, &looked.services);
+        }
+        if !not_yet.is_empty() {
+            // `None`: ECS refused them; the targets failed, decided below.
+            if let Some(outcome) = not_seen(cx, &params, &mut next, &targets, &not_yet).await? {
+                return Ok(outcome);
+            }
+        }
+        // What was found started is judged by a look at its deployment, unless the action ends once started.
+        let unlooked = (0..next.t.len()).any(|i| {
+            next.t[i].state().moving()
+                && !next.t[i].id().is_empty()
+                && !matches!(looked.looks[i], Some(Look::Deployment(_)))
+        });
+        if unlooked && !next.nowait {
+            let services = std::mem::take(&mut looked.services);
+            looked = match look::look(cx.ecs(), &next, &targets).await {
+                Ok(looked) => looked,
+                Err(e) if e.is_transient() && still_time => {
+                    warn!(error = %e, "ECS did not answer the look at what started; looking again next time");
+                    let summary =
+                        format!("Following {}: ECS did not answer this look ({e}); checking again", what(&targets));
+                    return again(&next, &targets, &params, summary);
+                }
+                Err(e) => return Err(e),
+            };
+            looked.services = services;
+        }
+    }
+    let mut d = decide::decide(next, &targets, looked.looks.clone(), now);
+    if announced && d.tracker.nowait && d.tracker.failed.is_none() && d.end == End::Again {
+        // `wait: false`: the changes are made; the action ends here.
+        let view = Summary { t: &d.tracker, targets: &targets, single: params.single };
+        let strategies = strategies(&looked);
+        let summary = view.started(&view.headlines(), &strategies, &vec![Vec::new(); targets.len()], &[], None, false);
+        return Ok(Outcome::Succeeded(Success {
+            summary,
+            external_id: view.external_id(0),
+            variables: view.variables_now(),
+        }));
+    }
     let mut fix_lines = Vec::new();
     if !d.fixes.is_empty() {
+        if cx.protocol.on {
+            return announce_fixes(cx, &params, d, &targets).await;
+        }
         cx.checkpoint.step(format!("rolling back {} deployment(s)", d.fixes.len()));
         for (i, line, _) in apply::fix(cx.ecs(), &mut d.tracker, &targets, &d.fixes).await {
             fix_lines.push(format!("{}: {line}", targets[i].service));
@@ -836,17 +924,28 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
     }
     let view = Summary { t: &d.tracker, targets: &targets, single: params.single };
     match d.end.clone() {
-        End::Again => again(&d.tracker, view.progress(&d, &fix_lines)),
+        End::Again if announced => {
+            let strategies = strategies(&looked);
+            let summary =
+                view.started(&view.headlines(), &strategies, &vec![Vec::new(); targets.len()], &[], None, true);
+            again(&d.tracker, &targets, &params, summary)
+        }
+        End::Again => again(&d.tracker, &targets, &params, view.progress(&d, &fix_lines)),
         End::Paused => Ok(Outcome::Succeeded(view.paused(&d))),
         End::Succeeded => {
             cx.checkpoint.fallback(Outcome::Succeeded(view.succeeded(&d, &Vec::new(), &[])));
             cx.checkpoint.step("reading the image digests ECS resolved".to_owned());
-            let digests = finish::digests(cx.ecs(), &looks).await;
+            let digests = finish::digests(cx.ecs(), &looked.looks).await;
             let cleanup = match (d.tracker.keep, d.tracker.op) {
-                (Some(keep), Op::Release) => {
+                (Some(keep), Op::Release) if d.tracker.clean.is_empty() => {
                     cx.checkpoint.step("cleaning up old revisions (keepRevisions)".to_owned());
-                    finish::clean_up(cx.ecs(), &d.tracker, &targets, keep).await
+                    let plan = finish::clean_up_plan(cx.ecs(), &d.tracker, &targets, keep).await;
+                    if cx.protocol.on && plan.deregisters() {
+                        return announce_clean_up(cx, &params, d, &targets, plan).await;
+                    }
+                    finish::clean_up(cx.ecs(), plan).await
                 }
+                (Some(keep), Op::Release) => finish::cleaned_up(cx.ecs(), &d.tracker, &targets, keep).await,
                 _ => Vec::new(),
             };
             Ok(Outcome::Succeeded(view.succeeded(&d, &digests, &cleanup)))
@@ -855,17 +954,162 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
             let (kind, text) = view.failed(&d, &why, &fix_lines);
             // The verdict stands even if the diagnostics below run out of time.
             cx.checkpoint.fallback(Outcome::Failed(Error::Ended { kind, text: text.clone() }));
-            let text = match diagnosable(&d, &why, &looks) {
+            let text = match diagnosable(&d, &why, &looked.looks) {
                 Some((i, sd, since)) => {
                     cx.checkpoint.step("collecting the stopped tasks and events of the failed deployment".to_owned());
                     let since = since.or(Some(aws_smithy_types::DateTime::from_secs(d.tracker.started)));
-                    finish::diagnose(cx.ecs(), &targets[i], d.tracker.t[i].deployment_id(), sd, since, &text).await
+                    let revision = d.tracker.revision_arn(i, false, &targets);
+                    let dep = d.tracker.t[i].deployment_id();
+                    finish::diagnose(cx.ecs(), &targets[i], dep, revision, sd, since, &text).await
                 }
                 None => text,
             };
             Err(Error::Ended { kind, text })
         }
     }
+}
+
+/// The report that says the action goes on, with the tracker for the next job.
+fn again(t: &Tracker, targets: &[Target], params: &Params, summary: String) -> Result<Outcome, Error> {
+    let view = Summary { t, targets, single: params.single };
+    Ok(Outcome::InProgress(Progress {
+        token: t.encode()?,
+        summary,
+        percent: decide::percent(t),
+        external_id: view.external_id(0),
+    }))
+}
+
+/// Each target's deployment strategy, as this look saw it.
+fn strategies(looked: &look::Looked) -> Vec<&str> {
+    looked
+        .looks
+        .iter()
+        .zip(&looked.services)
+        .map(|(l, s)| match (l, s) {
+            (Some(Look::Deployment(sd)), _) => deployment::strategy(sd.deployment_configuration()),
+            (_, Some(service)) => deployment::strategy(service.deployment_configuration()),
+            _ => "ROLLING",
+        })
+        .collect()
+}
+
+/// Announced changes this job does not see made: ECS refused them (this process saw it), or they were
+/// announced twice and never made (the action fails), or the job makes them itself, announcing them first.
+/// `None`: the refused targets are marked failed, for the decision.
+async fn not_seen(
+    cx: &Ctx<'_>,
+    params: &Params,
+    t: &mut Tracker,
+    targets: &[Target],
+    not_yet: &[usize],
+) -> Result<Option<Outcome>, Error> {
+    let names: Vec<&str> = not_yet.iter().map(|i| targets[*i].service.as_str()).collect();
+    if let Some((message, kind)) = cx.protocol.recall(&t.job) {
+        for &i in not_yet {
+            t.t[i].set(crate::token::State::Failed);
+        }
+        if t.failed.is_none() {
+            let cause = format!("{}: {message}", names.join(", "));
+            t.failed = Some(crate::token::Failure(
+                not_yet[0],
+                crate::text::clip(&cause, crate::token::CAUSE_CHARS),
+                apply::kind_char(kind),
+            ));
+        }
+        if !t.atomic || t.t.len() == 1 {
+            return Err(Error::Ended {
+                kind,
+                text: format!("ECS refused the changes job {} announced for {}: {message}", t.job, names.join(", ")),
+            });
+        }
+        return Ok(None);
+    }
+    if t.tries >= 2 {
+        return Err(Error::Ended {
+            kind: crate::error::FailureKind::JobFailed,
+            text: format!(
+                "The changes announced for {} (report first, then change) were announced twice and never seen made.                  The function's log for this action's jobs (job_id {} and later) says why: most often a permission                  the function's role lacks (iam:PassRole on the task's roles, ecs:RegisterTaskDefinition,                  ecs:UpdateService on the service). Nothing more was changed; fix the cause and retry the stage.",
+                names.join(", "),
+                t.job
+            ),
+        });
+    }
+    warn!(targets = ?names, "the announced changes were not made; making them under this job's own announcement");
+    let origin = Origin { job: t.job.clone(), tries: t.tries.max(1) + 1 };
+    let registers = not_yet.iter().any(|i| t.t[*i].state() == crate::token::State::Applying && t.t[*i].3 == 0);
+    if registers {
+        // A release's registration: read, describe and plan it again (what moved already is adopted).
+        let mut params = params.clone();
+        params.targets = targets.to_vec();
+        return release(cx, params, &origin).await.map(Some);
+    }
+    t.tries = origin.tries;
+    let view = Summary { t, targets, single: params.single };
+    let summary = format!(
+        "Making the changes announced before, which were not seen made:\n{}",
+        view.status_lines(&vec![None; targets.len()])
+    );
+    if let Vouched::No(outcome) = announce::vouch(cx.clients, &cx.job.id, t, summary).await? {
+        return Ok(Some(outcome));
+    }
+    cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
+    for (i, error) in apply::redo(cx.ecs(), t, targets, not_yet, params.hook_id.as_deref()).await {
+        error!(service = %targets[i].service, error = %error.message(), "ECS refused a change this job announced");
+        cx.protocol.remember(&t.job, &error);
+    }
+    Ok(Some(Outcome::Reported("in progress: the announced changes were made")))
+}
+
+/// The rollbacks a look decided on, announced first: the next job finds them started.
+async fn announce_fixes(cx: &Ctx<'_>, params: &Params, mut d: Decision, targets: &[Target]) -> Result<Outcome, Error> {
+    let mut announced = d.tracker.clone();
+    for fix in &d.fixes {
+        match *fix {
+            apply::Fix::Stop(i) => announced.t[i].set(crate::token::State::Stopping),
+            apply::Fix::Revert(i) => announced.t[i].set(crate::token::State::Returning),
+        }
+    }
+    if matches!(d.end, End::Failed(decide::Why::TimedOut { left: false })) {
+        announced.expired = true;
+    }
+    let view = Summary { t: &announced, targets, single: params.single };
+    let summary = format!("{}\n{}", view.progress(&d, &[]), view.rollbacks_announced(&d.fixes));
+    if let Vouched::No(outcome) = announce::vouch(cx.clients, &cx.job.id, &announced, summary).await? {
+        return Ok(outcome);
+    }
+    cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
+    cx.checkpoint.step(format!("rolling back {} deployment(s)", d.fixes.len()));
+    for (i, line, kind) in apply::fix(cx.ecs(), &mut d.tracker, targets, &d.fixes).await {
+        if let Some(kind) = kind {
+            error!(service = %targets[i].service, error = %line, "a rollback this job announced did not start");
+            cx.protocol
+                .remember(&announced.job, &Error::Ended { kind, text: format!("{}: {line}", targets[i].service) });
+        }
+    }
+    Ok(Outcome::Reported("in progress: the announced rollbacks were started"))
+}
+
+/// `keepRevisions`, announced first: the next job reports the final success with what went.
+async fn announce_clean_up(
+    cx: &Ctx<'_>,
+    params: &Params,
+    d: Decision,
+    targets: &[Target],
+    plan: finish::CleanUp,
+) -> Result<Outcome, Error> {
+    let mut announced = d.tracker.clone();
+    announced.clean = plan.announced(&mut announced.fams, targets);
+    let view = Summary { t: &announced, targets, single: params.single };
+    let summary = format!("{}\n{}", view.status_lines(&d.lines), plan.lines_before().join("\n"));
+    if let Vouched::No(outcome) = announce::vouch(cx.clients, &cx.job.id, &announced, summary).await? {
+        return Ok(outcome);
+    }
+    cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
+    cx.checkpoint.step("deregistering old revisions (keepRevisions)".to_owned());
+    let lines = finish::clean_up(cx.ecs(), plan).await;
+    info!(lines = lines.len(), "cleaned up the announced revisions");
+    Ok(Outcome::Reported("in progress: the announced clean-up was made"))
 }
 
 /// The failed target whose stopped tasks and events explain the failure (when this look saw it fail, or one

@@ -32,8 +32,8 @@ pub enum Move {
     Update { to: String, force: bool, revert: bool },
     /// StopServiceDeployment ROLLBACK of the deployment in progress (the rollback action).
     Stop { sd: String },
-    /// ContinueServiceDeployment at a pause hook.
-    Continue { sd: String, hook: String },
+    /// ContinueServiceDeployment at a pause hook (waiting at `stage`).
+    Continue { sd: String, hook: String, stage: String },
     /// Follow the deployment already going that puts the release there.
     Adopt { sd: String },
     /// Nothing to change: it runs the release, and the deployment that put it there succeeded.

@@ -4,8 +4,9 @@
 
 use aws_sdk_ecs::types::ContainerImage;
 
-use super::apply::Started;
+use super::apply::Fix;
 use super::decide::{Decision, Why};
+use super::plan::{Move, Plan};
 use crate::clock::iso8601;
 use crate::config::Target;
 use crate::error::FailureKind;
@@ -61,6 +62,7 @@ impl Summary<'_> {
             (State::Back, _) => "rolled back",
             (State::BackFailed, _) => "rollback FAILED",
             (State::Failed, _) => "FAILED",
+            (State::Applying | State::Returning | State::Stopping | State::Continuing, _) => "announced",
         }
     }
 
@@ -78,10 +80,10 @@ impl Summary<'_> {
             .join("\n")
     }
 
-    /// The first report: what each target's move started, and how it is followed.
+    /// The first report: what each target's move started (`headlines`), and how it is followed.
     pub fn started(
         &self,
-        started: &[Started],
+        headlines: &[String],
         strategies: &[&str],
         notes: &[Vec<String>],
         extra: &[String],
@@ -90,23 +92,23 @@ impl Summary<'_> {
     ) -> String {
         let mut out = Vec::new();
         if self.one() {
-            let s = &started[0];
-            let following = match (self.t.t[0].state(), self.t.deployment_arn(0, self.targets), &s.dep) {
-                (State::Moving, Some(sd), _) if !matches!(self.t.op, Op::Continue) => {
-                    format!("following {} service deployment {}", strategies[0], short_arn(&sd))
-                }
-                (State::Moving, None, Some(dep)) => format!("following deployment {dep}"),
-                _ => "following it".to_owned(),
-            };
+            let following =
+                match (self.t.t[0].state(), self.t.deployment_arn(0, self.targets), self.t.t[0].deployment_id()) {
+                    (State::Moving, Some(sd), _) if !matches!(self.t.op, Op::Continue) => {
+                        format!("following {} service deployment {}", strategies[0], short_arn(&sd))
+                    }
+                    (State::Moving, None, Some(dep)) => format!("following deployment {dep}"),
+                    _ => "following it".to_owned(),
+                };
             out.push(if follow && self.t.t[0].state().moving() {
-                format!("{}; {following} (timeout {} min).", s.headline, self.t.timeout)
+                format!("{}; {following} (timeout {} min).", headlines[0], self.t.timeout)
             } else {
-                format!("{}.", s.headline)
+                format!("{}.", headlines[0])
             });
             if let Some(note) = timeout_note.filter(|_| follow) {
                 out.push(note.to_owned());
             }
-            out.extend(notes[0].iter().cloned());
+            out.extend(notes.first().into_iter().flatten().cloned());
         } else {
             let verb = match self.t.op {
                 Op::Release => "Released to",
@@ -123,13 +125,134 @@ impl Summary<'_> {
             if let Some(note) = timeout_note.filter(|_| follow) {
                 out.push(note.to_owned());
             }
-            for (i, s) in started.iter().enumerate() {
-                out.push(format!("{}: {}", self.name(i), s.headline));
-                out.extend(notes[i].iter().map(|l| format!("  {l}")));
+            for (i, headline) in headlines.iter().enumerate() {
+                out.push(format!("{}: {headline}", self.name(i)));
+                out.extend(notes.get(i).into_iter().flatten().map(|l| format!("  {l}")));
             }
         }
         out.extend(extra.iter().cloned());
         out.join("\n")
+    }
+
+    /// The announcement (report first, then change): what each target is about to get. Nothing changed yet.
+    pub fn announcement(&self, plan: &Plan, notes: &[Vec<String>], extra: &[String]) -> String {
+        let lines: Vec<String> = plan
+            .targets
+            .iter()
+            .zip(self.targets)
+            .map(|(tp, target)| {
+                let rev = tp.rev.as_deref().map(short_arn).unwrap_or("?");
+                let running = short_arn(&tp.running);
+                match &tp.mv {
+                    Move::Release(r) => {
+                        let revision = &plan.revisions[*r];
+                        let family = revision.base.td.family().unwrap_or("?");
+                        match &revision.file {
+                            Some(file) => {
+                                let ran = family_and_revision(&tp.running).0;
+                                let new_family = if ran == family {
+                                    String::new()
+                                } else {
+                                    format!("; a new family for this service, which ran family {ran}")
+                                };
+                                format!(
+                                    "About to register a new revision of {family} from {file} (the service ran \
+                                     {running}{new_family}) and update {}",
+                                    target.describe()
+                                )
+                            }
+                            None => format!(
+                                "About to register a new revision of {family} (from {}) and update {}",
+                                revision.source,
+                                target.describe()
+                            ),
+                        }
+                    }
+                    Move::Update { force: true, revert: false, .. } => {
+                        format!("About to deploy {running} again on {} ({})", target.describe(), tp.why)
+                    }
+                    Move::Update { to, revert: false, .. } => format!(
+                        "About to promote {} to {} (it ran {running}; nothing registered)",
+                        short_arn(to),
+                        target.describe()
+                    ),
+                    Move::Update { to, revert: true, .. } => format!(
+                        "About to roll back {} from {running} to {} (the task definition only: other service \
+                         settings stay as they are)",
+                        target.describe(),
+                        short_arn(to)
+                    ),
+                    Move::Stop { sd } => format!(
+                        "About to ask ECS to roll back service deployment {} of {rev} (StopServiceDeployment ROLLBACK)",
+                        short_arn(sd)
+                    ),
+                    Move::Continue { sd, hook, stage } => format!(
+                        "About to continue service deployment {} of {rev} at pause hook {hook} ({stage})",
+                        short_arn(sd)
+                    ),
+                    Move::Adopt { .. } | Move::Done => tp.why.clone(),
+                    Move::Failed(message) => message.clone(),
+                }
+            })
+            .collect();
+        let mut out = Vec::new();
+        if self.one() {
+            out.push(format!("{}; the next job finds out how it went.", lines[0]));
+            out.extend(notes.first().into_iter().flatten().cloned());
+        } else {
+            out.push(format!("About to change {} services; the next job finds out how it went.", self.t.t.len()));
+            for (i, line) in lines.iter().enumerate() {
+                out.push(format!("{}: {line}", self.name(i)));
+                out.extend(notes.get(i).into_iter().flatten().map(|l| format!("  {l}")));
+            }
+        }
+        out.extend(extra.iter().cloned());
+        out.join("\n")
+    }
+
+    /// What each target's move started, as a job that finds announced changes made tells it (a target that
+    /// was not announced: where it stands).
+    pub fn headlines(&self) -> Vec<String> {
+        (0..self.t.t.len())
+            .map(|i| {
+                let target = self.targets[i].describe();
+                let sd = self.t.deployment_arn(i, self.targets).map(|a| short_arn(&a).to_owned()).unwrap_or_default();
+                let (rev, prev) = (self.rev(i), self.prev(i).unwrap_or_else(|| "(unknown revision)".into()));
+                match (self.t.op, self.t.t[i].state()) {
+                    (_, State::Failed) => "not changed".to_owned(),
+                    (_, State::Done) => format!("Nothing new to deploy: {target} already runs {rev}"),
+                    (Op::Release, _) if rev == prev => format!("Forced a new deployment of {rev} on {target}"),
+                    (Op::Release, _) => format!("Registered {rev} (from {prev}) and updated {target}"),
+                    (Op::Promote, _) => format!("Promoted {rev} to {target} (it ran {prev}; nothing registered)"),
+                    (Op::Rollback, State::Undoing) => {
+                        format!(
+                            "Asked ECS to roll back service deployment {sd} of {rev} (StopServiceDeployment ROLLBACK)"
+                        )
+                    }
+                    (Op::Rollback, _) => format!(
+                        "Rolled back {target} from {rev} to {prev} (the task definition only: other service settings \
+                         stay as they are)"
+                    ),
+                    (Op::Continue, _) => format!("Continued service deployment {sd} of {rev}"),
+                }
+            })
+            .collect()
+    }
+
+    /// The rollbacks a look starts, announced.
+    pub fn rollbacks_announced(&self, fixes: &[Fix]) -> String {
+        let list: Vec<String> = fixes
+            .iter()
+            .map(|f| match *f {
+                Fix::Stop(i) => format!("{} (StopServiceDeployment ROLLBACK)", self.name(i)),
+                Fix::Revert(i) => format!(
+                    "{} (UpdateService back to {})",
+                    self.name(i),
+                    self.prev(i).unwrap_or_else(|| "its previous revision".into())
+                ),
+            })
+            .collect();
+        format!("About to roll back: {}; the next job finds out how it went.", list.join(", "))
     }
 
     /// A look that ends nothing: where each target stands.

@@ -193,6 +193,10 @@ fn tracker(op: Op, arn: String, fams: Vec<String>, t: Vec<Slot>, started: i64, d
         keep: None,
         failed: None,
         back: None,
+        nowait: false,
+        expired: false,
+        tries: 0,
+        clean: Vec::new(),
     }
 }
 

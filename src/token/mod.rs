@@ -64,6 +64,15 @@ pub enum State {
     BackFailed = 6,
     /// Its deployment failed in a way that leaves nothing to follow (no longer known to ECS).
     Failed = 7,
+    /// Announced (report first, then change): UpdateService to `rev` (0: the release's new revision, registered
+    /// after the announcement), from `prev`.
+    Applying = 8,
+    /// Announced: StopServiceDeployment ROLLBACK of its deployment `id`.
+    Stopping = 9,
+    /// Announced: ContinueServiceDeployment of its deployment `id` at its waiting hook.
+    Continuing = 10,
+    /// Announced: UpdateService back to `prev`.
+    Returning = 11,
 }
 
 impl State {
@@ -75,6 +84,11 @@ impl State {
     /// Whether it is on its way back (or back) to `prev`.
     pub fn reverting(self) -> bool {
         matches!(self, Self::Undoing | Self::Reverting)
+    }
+
+    /// Whether a change to it was announced and the next job finds out how it went.
+    pub fn pending(self) -> bool {
+        matches!(self, Self::Applying | Self::Stopping | Self::Continuing | Self::Returning)
     }
 }
 
@@ -88,7 +102,7 @@ impl TryFrom<u8> for State {
     type Error = String;
     fn try_from(n: u8) -> Result<Self, String> {
         use State::*;
-        [Moving, Done, Stopped, Undoing, Reverting, Back, BackFailed, Failed]
+        [Moving, Done, Stopped, Undoing, Reverting, Back, BackFailed, Failed, Applying, Stopping, Continuing, Returning]
             .into_iter()
             .find(|s| *s as u8 == n)
             .ok_or_else(|| format!("unknown target state {n}"))
@@ -215,6 +229,23 @@ pub struct Tracker {
     /// Once targets are being rolled back (atomic, or a timeout): that phase's own deadline.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub back: Option<i64>,
+    /// `wait: false`: the action ends once its changes are seen made.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub nowait: bool,
+    /// The deadline passed (the failure to report once the rollbacks it started are seen).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expired: bool,
+    /// How many jobs announced the pending changes (report first, then change): a second announcement that
+    /// is never seen made ends the action.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tries: u8,
+    /// `keepRevisions`: the revisions announced for deregistering, by family index.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clean: Vec<(usize, Vec<u32>)>,
+}
+
+fn is_zero(n: &u8) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -366,6 +397,19 @@ impl Tracker {
         if self.timeout == 0 || self.timeout > crate::config::MAX_TIMEOUT_MINUTES {
             return bad("its timeout is outside 1–1440 minutes".into());
         }
+        if self.tries > 2 {
+            return bad("its announcement count is out of range".into());
+        }
+        let cleaned: usize = self.clean.iter().map(|(_, revs)| revs.len()).sum();
+        if self.clean.iter().any(|(f, revs)| *f >= self.fams.len() || revs.iter().any(|r| *r == 0 || *r > MAX_REVISION))
+            || cleaned > 25
+            || (!self.clean.is_empty() && self.keep.is_none())
+        {
+            return bad("its clean-up names revisions out of range".into());
+        }
+        if !self.job.is_empty() && !crate::event::is_job_id(&self.job) {
+            return bad("its job is not a job id".into());
+        }
         Ok(())
     }
 }
@@ -419,6 +463,10 @@ mod tests {
             keep: Some(5),
             failed: None,
             back: None,
+            nowait: false,
+            expired: false,
+            tries: 0,
+            clean: Vec::new(),
         }
     }
 
@@ -469,7 +517,7 @@ mod tests {
             (&good.replace(r#""keep":5"#, r#""keep":100000"#), "keepRevisions is outside 1–100"),
             (&good.replace(r#""fams":["@0"]"#, r#""fams":["web:1"]"#), "not a task definition family name"),
             (&good.replace("arn:aws:ecs:eu-west-1:111111111111", "arn:aws:iam::111111111111"), "not an ECS one"),
-            (&good.replace(",0,42,0,", ",0,42,9,"), "unknown target state 9"),
+            (&good.replace(",0,42,0,", ",0,42,99,"), "unknown target state 99"),
         ] {
             let message = Tracker::decode(text, &targets(1)).unwrap_err().to_string();
             assert!(message.contains(expected), "{text}: {message}");
@@ -497,6 +545,9 @@ mod tests {
         token.polls = u32::MAX;
         token.failed = Some(Failure(9, "x".repeat(CAUSE_CHARS), 'J'));
         token.back = Some(i64::from(u32::MAX));
+        token.expired = true;
+        token.tries = 2;
+        token.clean = vec![(0, (1..=25).map(|r| MAX_REVISION - r).collect())];
         let text = token.encode().unwrap();
         assert!(text.len() <= MAX_LEN, "{}", text.len());
         Tracker::decode(&text, &targets).unwrap();

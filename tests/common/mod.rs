@@ -356,6 +356,9 @@ pub struct World {
     pub ecs_delay: Option<Duration>,
     /// Delay every CodePipeline answer by this much (tokio time).
     pub pipeline_delay: Option<Duration>,
+    /// Report first, then change (the function's default). Off by default here: these tests look at what one
+    /// job sends; `tests/report_first.rs` and the integration tests look at the protocol.
+    pub report_first: bool,
 }
 
 /// A rule for one of the three services.
@@ -388,6 +391,7 @@ impl Default for World {
             overrides: Vec::new(),
             ecs_delay: None,
             pipeline_delay: None,
+            report_first: false,
         }
     }
 }
@@ -396,14 +400,18 @@ impl World {
     /// A handler with allow-lists on the same mocked world, recording into `sent`.
     pub fn handler_with_guard(&self, guard: ecs_deployer::guard::Guard, sent: &Sent) -> Handler {
         let (clients, _) = self.clients(sent.clone());
-        Handler::with_guard(clients, guard)
+        Handler::with_settings(clients, guard, self.protocol())
     }
 
     /// The handler wired to mocked clients, and the record of what it sends.
     pub fn handler(&self) -> (Handler, Sent) {
         let sent = Sent::default();
         let (clients, sent) = self.clients(sent);
-        (Handler::new(clients), sent)
+        (Handler::with_settings(clients, ecs_deployer::guard::Guard::default(), self.protocol()), sent)
+    }
+
+    fn protocol(&self) -> ecs_deployer::engine::announce::Protocol {
+        ecs_deployer::engine::announce::Protocol::new(self.report_first)
     }
 
     /// Mocked clients recording into `sent`.

@@ -533,8 +533,13 @@ class Model:
 
         target = d["target"]
         source_td = self.revisions[d["source"]]["taskDefinition"] if d["source"] else None
-        if d["status"] == "SUCCESSFUL" or d["status"] == "STOPPED" and d["breaker"] is None:
+        if d["status"] == "SUCCESSFUL":
             return [entry(d["dep"], target["td"], "PRIMARY", target["running"], "COMPLETED", d["created"])]
+        if d["status"] == "STOPPED":
+            # Stopped without a rollback: the service stays on the target revision (stop-service-deployment.html).
+            rollout = "FAILED" if d["breaker"] else "COMPLETED"
+            return [entry(d["dep"], target["td"], "PRIMARY", target["running"], rollout, d["created"], reason=d["statusReason"],
+                          failed=(d["breaker"] or {}).get("failureCount", 0))]
         if d["status"] in ("PENDING", "IN_PROGRESS", "STOP_REQUESTED"):
             out = [entry(d["dep"], target["td"], "PRIMARY", target["running"], "IN_PROGRESS", d["created"])]
             if source_td:

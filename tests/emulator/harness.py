@@ -468,3 +468,22 @@ class Run:
 
     def reports_per_job(self):
         return [len(j["reports"]) for j in self.jobs]
+
+    @property
+    def summaries(self):
+        """Every job's summary, in order (a failure's message for a failed job)."""
+        out = []
+        for job in self.jobs:
+            request = job["reports"][0]["request"] if job["reports"] else {}
+            out.append((request.get("executionDetails") or {}).get("summary") or (request.get("failureDetails") or {}).get("message", ""))
+        return out
+
+    def said(self, text):
+        """Whether some job's summary (or the failure) says `text`: an action's first job announces what is about to
+        change (report first, then change), and later jobs say how it went."""
+        return any(text in s for s in self.summaries)
+
+    @property
+    def started(self):
+        """The summary of the job that found the announced changes made (the first that is not an announcement)."""
+        return next((s for s in self.summaries if "the next job finds out how it went" not in s), "")

@@ -254,7 +254,6 @@ def test_a_release_is_built_on_a_running_revision_that_was_deregistered(stack):
     pipeline.upload(key, stored({"imagedefinitions.json": GOOD}))
     run = pipeline.run({"cluster": cluster, "service": service, "wait": False}, artifacts=[("BuildOutput", key)])
     assert run.status == "Succeeded", run.jobs[-1]
-    summary = run.report["executionDetails"]["summary"]
-    assert f"the running revision {service}:1 is INACTIVE; the new one is built on it" in summary, summary
+    assert run.said(f"the running revision {service}:1 is INACTIVE; the new one is built on it"), run.summaries
     new = ecs.task_definition(ecs.service(cluster, service)["taskDefinition"])["taskDefinition"]
     assert new["revision"] == 2 and new["runtimePlatform"] == {"cpuArchitecture": "ARM64", "operatingSystemFamily": "LINUX"}

@@ -51,7 +51,8 @@ def test_a_canary_paused_for_approval_is_continued_by_a_later_action(stack, emul
     continued = pipeline.run(dict(params, action="continue", serviceDeploymentArn=v["ServiceDeploymentArn"], hookId=v["HookId"]), artifacts=[])
     assert continued.status == "Succeeded", continued.failure
     first = continued.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
-    assert "Continued service deployment" in first and "at pause hook hook-1 (POST_TEST_TRAFFIC_SHIFT)" in first, first
+    assert "About to continue service deployment" in first and "at pause hook hook-1 (POST_TEST_TRAFFIC_SHIFT)" in first, first
+    assert "Continued service deployment" in continued.started, continued.started
     assert continued.variables["TaskDefinitionArn"] == v["TaskDefinitionArn"]
     assert ecs.deployments(names["service"])[-1]["status"] == "SUCCESSFUL"
     assert emulator.stats()["calls"]["ecs:ContinueServiceDeployment"] >= 1
@@ -86,7 +87,7 @@ def test_a_rejected_approval_lets_the_hook_expire_and_a_later_rollback_is_one_of
     assert rollback.status == "Succeeded", rollback.failure
     assert rollback.variables["TaskDefinitionArn"].endswith(f"{names['service']}:1"), (rollback.variables, [j["reports"] for j in rollback.jobs])
     assert rollback.variables["RolledBackFrom"].endswith(f"{names['service']}:2")
-    assert f"from {names['service']}:2 to {names['service']}:1" in rollback.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
+    assert rollback.said(f"from {names['service']}:2 to {names['service']}:1"), rollback.summaries
     assert "Rolled back to" in rollback.report["executionDetails"]["summary"]
     assert ecs.service(names["cluster"], names["service"])["taskDefinition"].endswith(":1")
     assert ecs.deployments(names["service"])[-1]["status"] == "SUCCESSFUL", "its own deployment, followed to its end"
@@ -100,7 +101,8 @@ def test_rollback_during_a_deploy_stops_it_with_a_rollback(stack, emulator, pipe
     rollback = pipeline.run(dict(params, action="rollback"), artifacts=[])
     assert rollback.status == "Succeeded", rollback.failure
     assert emulator.stats()["calls"]["ecs:StopServiceDeployment"] == 1
-    assert "Asked ECS to roll back service deployment" in rollback.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
+    assert "About to ask ECS to roll back service deployment" in rollback.summaries[0], rollback.summaries
+    assert "Asked ECS to roll back service deployment" in rollback.started, rollback.started
     assert rollback.variables["TaskDefinitionArn"].endswith(":1") and rollback.variables["RolledBackFrom"].endswith(":2")
     assert ecs.deployments(names["service"])[-1]["status"] == "ROLLBACK_SUCCESSFUL"
 
@@ -111,7 +113,7 @@ def test_rollback_with_nothing_in_progress_deploys_the_previous_revision(stack, 
     emulator.admin("POST", "reset-stats")
     rollback = pipeline.run(dict(params, action="rollback"), artifacts=[])
     assert rollback.status == "Succeeded", rollback.failure
-    first = rollback.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
+    first = rollback.started
     assert f"Rolled back service {names['service']} in cluster {names['cluster']} from {names['service']}:2 to {names['service']}:1" in first, first
     assert "the task definition only" in first
     assert rollback.variables["TaskDefinitionArn"].endswith(":1") and rollback.variables["RolledBackFrom"].endswith(":2")
@@ -131,7 +133,7 @@ def test_an_existing_revision_is_promoted_without_reading_or_registering(stack, 
     calls = emulator.stats()["calls"]
     assert "s3:GetObject" not in calls and "ecs:RegisterTaskDefinition" not in calls, calls
     assert promoted.variables["TaskDefinitionArn"].endswith(f"{names['service']}:1")
-    assert "Promoted" in promoted.jobs[0]["reports"][0]["request"]["executionDetails"]["summary"]
+    assert "About to promote" in promoted.summaries[0] and "Promoted" in promoted.started, promoted.summaries
 
     client = emulator.client("ecs")
     client.deregister_task_definition(taskDefinition=f"{names['service']}:2")

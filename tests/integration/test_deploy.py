@@ -63,7 +63,7 @@ def test_several_containers_and_image_detail(stack, emulator, pipeline, ecs, nam
     ecs.seed(names["cluster"], names["service"], [("web", OLD), ("worker", f"{REPO}/worker:1111111")])
     pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW), ("worker", f"{REPO}/worker:2222222")])}))
     run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"])])
-    assert run.status == "Succeeded" and len(run.jobs) == 1
+    assert run.status == "Succeeded" and len(run.jobs) == 2, "the announcement, then the job that sees it made"
     td = ecs.task_definition(run.variables["TaskDefinitionArn"])["taskDefinition"]
     assert [c["image"] for c in td["containerDefinitions"]] == [NEW, f"{REPO}/worker:2222222"]
 
@@ -83,13 +83,16 @@ def test_a_no_wait_deploy_makes_the_minimum_of_aws_calls(stack, emulator, pipeli
     run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"])])
     assert run.status == "Succeeded"
     calls = emulator.stats()["calls"]
-    # ListTaskDefinitions before and after registering: one revision per job, even for concurrent deliveries.
+    # Report first, then change: the first job announces (PutJobSuccessResult with a token) before registering
+    # and updating; the next job sees the service moved (DescribeServices) and reports the success. A concurrent
+    # duplicate of the first job loses at its announcement, so no ListTaskDefinitions guard is needed.
     # DescribeImages: verifyImages (on by default) looks the new image up.
     assert calls == {
-        "s3:GetObject": 1, "ecs:DescribeServices": 1, "ecs:DescribeTaskDefinition": 1, "ecs:ListTaskDefinitions": 2,
+        "s3:GetObject": 1, "ecs:DescribeServices": 2, "ecs:DescribeTaskDefinition": 1,
         "ecr:DescribeImages": 1, "ecs:RegisterTaskDefinition": 1, "ecs:UpdateService": 1,
-        "codepipeline:PutJobSuccessResult": 1,
+        "codepipeline:PutJobSuccessResult": 2,
     }, calls
+    assert sum(calls.values()) <= 10 and len(run.jobs) == 2
 
 
 def test_a_missing_ecr_tag_is_refused_before_any_change_in_under_a_second(stack, emulator, pipeline, ecs, names):
@@ -124,7 +127,7 @@ def test_the_digest_ecr_holds_is_in_the_summary_and_denied_lookups_say_the_fix(s
     digest = emulator.client("ecr").describe_images(repositoryName="web", imageIds=[{"imageTag": "2222222"}])["imageDetails"][0]["imageDigest"]
     run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"])])
     assert run.status == "Succeeded"
-    assert f"verified in ECR: {NEW} is {digest}" in run.report["executionDetails"]["summary"]
+    assert run.said(f"verified in ECR: {NEW} is {digest}"), run.summaries
 
     # The function's role without ecr:DescribeImages.
     pipeline.upload(names["key"] + "-3", zip_bytes({"imagedefinitions.json": image_definitions([("web", f"{REPO}/web:3333333")])}))
@@ -157,7 +160,7 @@ def test_task_definition_members_our_sdk_does_not_know_are_kept(stack, emulator,
     assert new["futureMember"] == {"x": [1, 2]}
     assert new["containerDefinitions"][0]["futureContainerMember"] == "kept"
     assert new["containerDefinitions"][0]["image"] == NEW
-    summary = run.report["executionDetails"]["summary"]
+    summary = "\n".join(run.summaries)
     assert "kept task definition members this function's SDK does not model" in summary, summary
     assert "trustedExecutionConfiguration" in summary and "containerDefinitions[0].futureContainerMember" in summary
 
@@ -175,7 +178,7 @@ def test_a_dry_run_shows_the_diff_and_changes_nothing(stack, emulator, pipeline,
     assert changes == [], calls
     assert ecs.revisions(names["service"]) == [base["taskDefinitionArn"]]
     assert ecs.service(names["cluster"], names["service"])["taskDefinition"] == base["taskDefinitionArn"]
-    summary = run.report["executionDetails"]["summary"]
+    summary = "\n".join(run.summaries)
     assert f"~ web image {OLD} → {NEW}" in summary, summary
     assert "fluent-bit" not in summary, "an unchanged container is no difference"
     assert run.variables["DryRun"] == "true"
@@ -194,7 +197,7 @@ def test_a_deploy_file_holds_what_user_parameters_could_not(stack, emulator, pip
 
     run = pipeline.run(params(names, deployFile="deploy.json"), artifacts=[("BuildOutput", names["key"])])
 
-    assert run.status == "Succeeded" and len(run.jobs) == 1, run.jobs  # wait: false, from the file
+    assert run.status == "Succeeded" and len(run.jobs) == 2, run.jobs  # wait: false, from the file
     assert emulator.stats()["calls"]["s3:GetObject"] == 1, "both files from one ranged GET"
     td = ecs.task_definition(ecs.service(names["cluster"], names["service"])["taskDefinition"])["taskDefinition"]
     assert td["containerDefinitions"][0]["image"] == NEW
@@ -232,7 +235,7 @@ def test_overrides_land_in_the_revision_and_their_values_stay_out_of_logs(stack,
     assert web["command"] == ["serve", "--port", "8080"]
     assert (td["cpu"], td["memory"], td["taskRoleArn"]) == ("512", "1024", "arn:aws:iam::123456789012:role/web-task")
     assert td["containerDefinitions"][1]["image"] == "fluent-bit:2.32.0" and "environment" not in td["containerDefinitions"][1]
-    summary = run.report["executionDetails"]["summary"]
+    summary = "\n".join(run.summaries)
     assert "override containers.web.environment: +DATABASE_URL +LOG_LEVEL" in summary, summary
     assert "override containers.web.secrets: +DB_PASSWORD" in summary, summary
     assert secret_value not in summary and "debug" not in summary
@@ -264,7 +267,7 @@ def test_keep_revisions_leaves_the_newest_n_and_the_protected_ones(stack, emulat
     # The newest two (9: this release; 8), and revision 1: replaced by this deploy and the last successful one.
     assert numbers == [1, 8, 9], numbers
     assert base["taskDefinitionArn"] in active
-    summary = run.report["executionDetails"]["summary"]
+    summary = "\n".join(run.summaries)
     assert f"keepRevisions 2: deregistered 6 old revision(s) of {names['service']}" in summary, summary
     assert "3 ACTIVE remain" in summary, summary
 
@@ -292,7 +295,7 @@ def test_a_repository_taskdef_with_placeholders_deploys(stack, emulator, pipelin
     assert td["containerDefinitions"][0]["healthCheck"]["retries"] == 3
     assert td["trustedExecutionConfiguration"] == {"isolationMode": "ISOLATED_SANDBOX"}
     assert {t["key"] for t in described["tags"]} == {"team", "codepipeline-ecs-deployer:job-id"}
-    summary = run.report["executionDetails"]["summary"]
+    summary = "\n".join(run.summaries)
     assert f"from taskdef.json (the service ran {names['service']}:1; a new family for this service" in summary, summary
 
     # A placeholder no image fills, and a typo: refused before anything is registered.

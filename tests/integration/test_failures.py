@@ -24,7 +24,7 @@ def setup(ecs, pipeline, names, archive=None, **seed):
 
 
 def assert_one_failure(run, failure_type, *words):
-    assert run.reports_per_job() == [1], run.jobs
+    assert set(run.reports_per_job()) == {1}, run.jobs
     kind, message = run.failure
     assert kind == failure_type, message
     for w in words:
@@ -97,7 +97,7 @@ def test_transient_faults_are_retried_and_the_job_succeeds(stack, emulator, pipe
     emulator.fault(op, kind, times=2 if kind != "reset" else 1)
     run = pipeline.run(params(names), artifacts=artifacts)
     assert run.status == "Succeeded", run.jobs
-    assert run.reports_per_job() == [1]
+    assert set(run.reports_per_job()) == {1}
     assert len(ecs.revisions(names["service"])) == 2
     assert emulator.stats()["calls"].get(op, 0) >= 2
 
@@ -139,9 +139,9 @@ def test_a_lost_report_is_retried_by_lambda_without_deploying_again(stack, emula
     artifacts = setup(ecs, pipeline, names)
     emulator.fault("codepipeline:PutJobSuccessResult", "5xx", times=5)  # every attempt of the first invocation
     run = pipeline.run(params(names), artifacts=artifacts)
-    answers = run.final["answers"]
+    answers = run.jobs[0]["answers"]  # the announcement could not be delivered: nothing changed, Lambda retried
     assert [kind for kind, _ in answers] == ["error", "response"], answers
-    assert run.status == "Succeeded" and run.reports_per_job() == [1]
+    assert run.status == "Succeeded" and set(run.reports_per_job()) == {1}
     assert len(ecs.revisions(names["service"])) == 2, "one revision: the retry found the job's tag"
     assert emulator.stats()["calls"]["ecs:RegisterTaskDefinition"] == 1
 
@@ -172,7 +172,7 @@ def test_slow_answers_on_every_operation_still_deploy(stack, emulator, pipeline,
                "ecs:UpdateService", "codepipeline:PutJobSuccessResult"):
         emulator.fault(op, "delay", times=1, seconds=1.5)
     run = pipeline.run(params(names), artifacts=artifacts)
-    assert run.status == "Succeeded" and run.reports_per_job() == [1]
+    assert run.status == "Succeeded" and set(run.reports_per_job()) == {1}
     assert len(ecs.revisions(names["service"])) == 2
 
 

@@ -157,6 +157,6 @@ def test_container_overrides_go_to_every_service_that_has_the_container(stack, e
     assert "command" not in web_td["containerDefinitions"][0]
     assert worker_td["containerDefinitions"][0]["command"] == ["run", "--fast"]
     assert "environment" not in worker_td["containerDefinitions"][0] or not worker_td["containerDefinitions"][0]["environment"]
-    summary = run.report["executionDetails"]["summary"]
+    summary = "\n".join(run.summaries)
     assert "override containers.web.environment: +FEATURE" in summary and value not in summary, summary
     assert "override containers.worker.command (replaced)" in summary, summary

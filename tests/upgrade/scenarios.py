@@ -4,7 +4,8 @@ plain API calls (rebuild), so that the current binary can be handed the recorded
 A recorded token's deadline is an hour after its recording, long past when the tests run. So the replay moves
 each deployment on (``look`` steps: the emulator moves a deployment one step per look) until the current binary's
 first look meets it in a final state, or at a pause hook: what is tested is that the old format is read and
-judged, not the clock. The one in-progress case past its deadline is tested on purpose (timed out).
+judged, not the clock. The one in-progress case past its deadline is tested on purpose (recorded with a one-minute
+timeout).
 
 Names and service deployment ids are fixed per scenario; each scenario has its own cluster and services, so
 that every one can be replayed once in a shared emulator.
@@ -43,7 +44,8 @@ SCENARIOS = {
                        replay=[("release", "upg-v2t-web")]),
     # v2 with "paused": waiting at a pause hook is the action's success.
     "v2-paused": dict(_one("upg-v2p", "upg-v2p-web", config=CANARY, minutes_per_look=10),
-                      user={"cluster": "upg-v2p", "service": "upg-v2p-web", "wait": "paused"}, replay=[("release", "upg-v2p-web")]),
+                      user={"cluster": "upg-v2p", "service": "upg-v2p-web", "wait": "paused"},
+                      replay=[("release", "upg-v2p-web"), ("look", "upg-v2p-web", 5)]),
     # v2 mode "undo": the rollback action stopped a deployment in progress with a rollback.
     "v2-undo": dict(_one("upg-v2u", "upg-v2u-web"), scenario={"upg-v2u-web": "stuck"},
                     before=[{"cluster": "upg-v2u", "service": "upg-v2u-web", "wait": False}],
