@@ -1042,6 +1042,14 @@ async fn not_seen(
         // A release's registration: read, describe and plan it again (what moved already is adopted).
         let mut params = params.clone();
         params.targets = targets.to_vec();
+        // What the action was started with, where the deploy file may have set it.
+        params.wait = if t.nowait {
+            Wait::No
+        } else if t.paused {
+            Wait::Paused
+        } else {
+            Wait::Yes
+        };
         return release(cx, params, &origin).await.map(Some);
     }
     t.tries = origin.tries;

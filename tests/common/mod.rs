@@ -203,6 +203,10 @@ pub struct Sent {
     /// The access key id that signed each S3 request, and each ECS request.
     pub s3_signers: Signers,
     pub ecs_signers: Signers,
+    /// The service as the last UpdateService left it (what DescribeServices answers then).
+    pub current: Arc<Mutex<Option<Service>>>,
+    /// Every ECS, ECR, S3 and CodePipeline operation sent, in order.
+    pub order: Recorded<Operation>,
 }
 
 impl Sent {
@@ -261,6 +265,19 @@ pub trait Part: Send + Sync + fmt::Debug + 'static {
 
 #[derive(Debug)]
 pub struct Signer;
+#[derive(Debug)]
+pub struct Operation;
+
+impl Part for Operation {
+    const NAME: &'static str = "Operations";
+    fn read(request: &HttpRequest) -> String {
+        // JSON protocols name the operation in X-Amz-Target; S3 by method.
+        match request.headers().get("x-amz-target") {
+            Some(target) => target.rsplit('.').next().unwrap_or(target).to_owned(),
+            None => format!("s3:{}", request.method()),
+        }
+    }
+}
 #[derive(Debug)]
 pub struct Host;
 
@@ -438,12 +455,15 @@ impl World {
             serve_range(&archive, &range)
         }));
 
-        let service = self.service.clone();
+        // Without a rollout to play, the service is as the last UpdateService left it.
+        let (service, current) = (self.service.clone(), sent.current.clone());
         let first = mock!(aws_sdk_ecs::Client::describe_services)
             .match_requests(|r| r.services().len() == 1)
             .sequence()
-            .output(move || DescribeServicesOutput::builder().services(service.clone()).build());
-        // Without a rollout to play, the service stays as it is.
+            .output(move || {
+                let now = current.lock().unwrap().clone().unwrap_or_else(|| service.clone());
+                DescribeServicesOutput::builder().services(now).build()
+            });
         ecs_rules.push(if self.rollout.is_empty() { first.repeatedly().build() } else { first.times(1).build() });
         for (i, answer) in self.rollout.iter().enumerate() {
             let answer = answer.clone();
@@ -464,7 +484,7 @@ impl World {
                 .task_definition(TaskDefinition::builder().task_definition_arn(arn).revision(8).build())
                 .build()
         }));
-        let (updated, base) = (sent.updated.clone(), self.service.clone());
+        let (updated, base, current) = (sent.updated.clone(), self.service.clone(), sent.current.clone());
         ecs_rules.push(mock!(aws_sdk_ecs::Client::update_service).then_compute_output(move |req| {
             updated.lock().unwrap().push(req.clone());
             let td = req.task_definition().unwrap_or_default().to_owned();
@@ -476,6 +496,7 @@ impl World {
             }));
             let mut service = service_with(&base, &td, deployments);
             service.current_service_deployment = Some(NEW_SD_ARN.into());
+            *current.lock().unwrap() = Some(service.clone());
             UpdateServiceOutput::builder().service(service).build()
         }));
         let revisions = self.revisions.clone();
@@ -567,21 +588,26 @@ impl World {
         ));
 
         let s3_signers = sent.s3_signers.clone();
-        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &s3_rules, |c| c.interceptor(s3_signers.clone()));
+        let order = sent.order.clone();
+        let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &s3_rules, |c| c
+            .interceptor(s3_signers.clone())
+            .interceptor(order.clone()));
         let (ecs_signers, delay) = (sent.ecs_signers.clone(), self.ecs_delay);
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs_rules, |c| {
-            let c = c.interceptor(ecs_signers.clone());
+            let c = c.interceptor(ecs_signers.clone()).interceptor(order.clone());
             match delay {
                 Some(d) => c.http_client(slow_http_client(d)),
                 None => c,
             }
         });
         let pipeline_delay = self.pipeline_delay;
-        let pipeline =
-            mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, &pipeline_rules, |c| match pipeline_delay {
+        let pipeline = mock_client!(aws_sdk_codepipeline, RuleMode::MatchAny, &pipeline_rules, |c| {
+            let c = c.interceptor(order.clone());
+            match pipeline_delay {
                 Some(d) => c.http_client(slow_http_client(d)),
                 None => c,
-            });
+            }
+        });
         let ecr_hosts = sent.ecr_hosts.clone();
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr_rules, |c| c.interceptor(ecr_hosts.clone()));
         (Clients::from_parts(ecs, pipeline, s3.config().clone(), ecr.config().clone()), sent)
