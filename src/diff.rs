@@ -1,8 +1,10 @@
 //! What a deploy would change in the task definition, as lines a person reads (the dry run's summary). Pure.
 //!
 //! Both sides are the task definition in ECS's JSON form (DescribeTaskDefinition's `taskDefinition`, read-only
-//! members left out): `~` changed, `+` added, `-` removed. Containers are matched by name. Environment values
-//! may be secrets, so environment variables are named, never shown; other values are clipped.
+//! members left out): `~` changed, `+` added, `-` removed. Containers are matched by name. Members that carry
+//! secrets are named, never shown: environment variables and secrets by name, the options of a log or FireLens
+//! configuration and the labels by key, command and entry point arguments by count (`~ app
+//! logConfiguration.options.splunk-token (changed)`); other values are clipped.
 
 use serde_json::{Map, Value};
 
@@ -12,8 +14,14 @@ use crate::text::clip;
 
 /// How much of a value a line shows.
 const SHOWN: usize = 80;
-/// Members whose values are never shown, only their names (`name` of each entry).
-const NAMES_ONLY: [&str; 1] = ["environment"];
+/// Lists of `{"name": …, …}` whose entries are shown by name only.
+const NAMES_ONLY: [&str; 3] = ["environment", "secrets", "secretOptions"];
+/// Maps shown by key only.
+const KEYS_ONLY: [&str; 3] = ["options", "dockerLabels", "repositoryCredentials"];
+/// Lists of arguments shown by count only.
+const ARGUMENTS: [&str; 2] = ["command", "entryPoint"];
+/// Objects compared member by member, so that their secret-bearing members are named only.
+const NESTED: [&str; 2] = ["logConfiguration", "firelensConfiguration"];
 
 /// The task definition a deploy would register from `base` with `plan`: the images replaced by container name,
 /// then the overrides.
@@ -82,7 +90,8 @@ pub fn task_definitions(before: &Value, after: &Value) -> Vec<String> {
     lines
 }
 
-/// Member by member: `~ <prefix><key> old → new`, `+ <prefix><key> value`, `- <prefix><key>`.
+/// Member by member: `~ <prefix><key> old → new`, `+ <prefix><key> value`, `- <prefix><key>`; secret-bearing
+/// members by name only.
 fn members(prefix: &str, before: &Map<String, Value>, after: &Map<String, Value>, lines: &mut Vec<String>) {
     let mut keys: Vec<&String> = before.keys().chain(after.keys()).collect();
     keys.sort();
@@ -92,8 +101,32 @@ fn members(prefix: &str, before: &Map<String, Value>, after: &Map<String, Value>
         if was == now {
             continue;
         }
-        if NAMES_ONLY.contains(&key.as_str()) {
+        let k = key.as_str();
+        if NAMES_ONLY.contains(&k) {
             lines.extend(names_only(prefix, key, was, now));
+            continue;
+        }
+        if KEYS_ONLY.contains(&k) {
+            lines.extend(keys_only(&format!("{prefix}{key}."), was, now));
+            continue;
+        }
+        if NESTED.contains(&k) {
+            let empty = Map::new();
+            let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_else(|| empty.clone());
+            match (was, now) {
+                (None, Some(_)) => lines.push(format!("+ {prefix}{key}")),
+                (Some(_), None) => lines.push(format!("- {prefix}{key}")),
+                _ => members(&format!("{prefix}{key}."), &object(was), &object(now), lines),
+            }
+            continue;
+        }
+        if ARGUMENTS.contains(&k) {
+            let count = |v: Option<&Value>| v.and_then(Value::as_array).map(Vec::len).unwrap_or(0);
+            lines.push(match (was, now) {
+                (Some(_), Some(now)) => format!("~ {prefix}{key} (changed: {} arguments)", count(Some(now))),
+                (None, Some(now)) => format!("+ {prefix}{key} ({} arguments)", count(Some(now))),
+                _ => format!("- {prefix}{key}"),
+            });
             continue;
         }
         lines.push(match (was, now) {
@@ -105,16 +138,32 @@ fn members(prefix: &str, before: &Map<String, Value>, after: &Map<String, Value>
     }
 }
 
-/// `[{"name": …, "value": …}]` lists: which names were added, removed or changed; never the values.
+/// `{"key": value}` maps: which keys were added, removed or changed; never the values.
+fn keys_only(prefix: &str, was: Option<&Value>, now: Option<&Value>) -> Vec<String> {
+    let empty = Map::new();
+    let (old, new) =
+        (was.and_then(Value::as_object).unwrap_or(&empty), now.and_then(Value::as_object).unwrap_or(&empty));
+    let mut lines = Vec::new();
+    for (key, value) in new {
+        match old.get(key) {
+            None => lines.push(format!("+ {prefix}{key}")),
+            Some(v) if v != value => lines.push(format!("~ {prefix}{key} (changed)")),
+            Some(_) => {}
+        }
+    }
+    for key in old.keys().filter(|k| !new.contains_key(*k)) {
+        lines.push(format!("- {prefix}{key}"));
+    }
+    lines
+}
+
+/// `[{"name": …, "value"|"valueFrom": …}]` lists: which names were added, removed or changed; never the values.
 fn names_only(prefix: &str, key: &str, was: Option<&Value>, now: Option<&Value>) -> Vec<String> {
     let entries = |v: Option<&Value>| -> Vec<(String, Value)> {
         v.and_then(Value::as_array)
             .map(|list| {
                 list.iter()
-                    .map(|e| {
-                        let name = e.get("name").and_then(Value::as_str).unwrap_or("?").to_owned();
-                        (name, e.get("value").cloned().unwrap_or(Value::Null))
-                    })
+                    .map(|e| (e.get("name").and_then(Value::as_str).unwrap_or("?").to_owned(), e.clone()))
                     .collect()
             })
             .unwrap_or_default()
@@ -124,7 +173,7 @@ fn names_only(prefix: &str, key: &str, was: Option<&Value>, now: Option<&Value>)
     for (name, value) in &new {
         match old.iter().find(|(n, _)| n == name) {
             None => lines.push(format!("+ {prefix}{key} {name}")),
-            Some((_, v)) if v != value => lines.push(format!("~ {prefix}{key} {name} (value changed)")),
+            Some((_, v)) if v != value => lines.push(format!("~ {prefix}{key} {name} (changed)")),
             Some(_) => {}
         }
     }
@@ -186,7 +235,7 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "~ app environment MODE (value changed)",
+                "~ app environment MODE (changed)",
                 "+ app environment TOKEN",
                 "~ app image repo/app:1111 → repo/app:2222",
                 "+ container otel (aws/otel:v2)",
@@ -211,5 +260,58 @@ mod tests {
             ..Edit::default()
         };
         assert!(task_definitions(&base(), &apply(&base(), &plan)).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod secrets {
+    use serde_json::json;
+
+    use super::*;
+
+    /// Every 8-character window of `secret`: none may appear in a line.
+    fn leaks(lines: &[String], secret: &str) -> Option<String> {
+        let text = lines.join("\n");
+        let chars: Vec<char> = secret.chars().collect();
+        chars.windows(8).map(|w| w.iter().collect::<String>()).find(|w| text.contains(w.as_str()))
+    }
+
+    #[test]
+    fn secret_bearing_members_are_named_never_shown() {
+        let secret = "s3cr3t-Sp1unk-T0ken-9f8e7d6c5b4a39281706f5e4d3c2b1a0-EXAMPLE";
+        let before = json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "repo/app:1",
+            "command": ["serve", "--password", "old-password-value-1234"],
+            "logConfiguration": {"logDriver": "splunk", "options": {"splunk-token": "old-token-aaaaaaaaaaaa", "splunk-url": "https://splunk.example"},
+                                 "secretOptions": [{"name": "splunk-token2", "valueFrom": "arn:aws:ssm:eu-west-1:1:parameter/old"}]},
+            "dockerLabels": {"team": "payments"},
+            "repositoryCredentials": {"credentialsParameter": "arn:aws:secretsmanager:eu-west-1:1:secret:old"}}]});
+        let after = json!({"family": "web", "containerDefinitions": [{"name": "app", "image": "repo/app:2",
+            "command": ["serve", "--password", secret],
+            "entryPoint": ["/bin/sh", "-c", secret],
+            "environment": [{"name": "TOKEN", "value": secret}],
+            "secrets": [{"name": "DB", "valueFrom": secret}],
+            "logConfiguration": {"logDriver": "splunk", "options": {"splunk-token": secret, "splunk-url": "https://splunk.example", "splunk-index": secret},
+                                 "secretOptions": [{"name": "splunk-token2", "valueFrom": secret}]},
+            "firelensConfiguration": {"type": "fluentbit", "options": {"config-file-value": secret}},
+            "dockerLabels": {"team": secret},
+            "repositoryCredentials": {"credentialsParameter": secret}}]});
+        let lines = task_definitions(&before, &after);
+        assert_eq!(leaks(&lines, secret), None, "{lines:#?}");
+        for expected in [
+            "~ app image repo/app:1 → repo/app:2",
+            "~ app command (changed: 3 arguments)",
+            "+ app entryPoint (3 arguments)",
+            "+ app environment TOKEN",
+            "+ app secrets DB",
+            "~ app logConfiguration.options.splunk-token (changed)",
+            "+ app logConfiguration.options.splunk-index",
+            "~ app logConfiguration.secretOptions splunk-token2 (changed)",
+            "+ app firelensConfiguration",
+            "~ app dockerLabels.team (changed)",
+            "~ app repositoryCredentials.credentialsParameter (changed)",
+        ] {
+            assert!(lines.iter().any(|l| l == expected), "{expected:?} not in {lines:#?}");
+        }
+        assert!(!lines.iter().any(|l| l.contains("splunk-url")), "an unchanged option is no difference");
     }
 }

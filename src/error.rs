@@ -177,6 +177,11 @@ impl Error {
                  (and repository prefix) to ALLOWED_IMAGES (template parameter AllowedImages)"
                     .into(),
             ),
+            Self::Refused(crate::guard::Refusal::Family { .. }) => Some(
+                "deploy a revision of an allowed family, or, if this deploy is legitimate, add the family to \
+                 ALLOWED_FAMILIES (template parameter AllowedFamilies; an entry ending in * allows a prefix)"
+                    .into(),
+            ),
             Self::Refused(crate::guard::Refusal::Bucket { .. }) => Some(
                 "invoke this function only from the pipeline whose artifact bucket is allowed, or add the bucket to \
                  ALLOWED_ARTIFACT_BUCKETS (template parameter AllowedArtifactBuckets)"

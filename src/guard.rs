@@ -1,6 +1,8 @@
 //! Who may deploy what: permission to invoke this function is permission to deploy, so the function itself
-//! refuses images outside `ALLOWED_IMAGES` and artifacts outside `ALLOWED_ARTIFACT_BUCKETS` before anything
-//! changes, whoever invoked it with whatever event.
+//! refuses images outside `ALLOWED_IMAGES`, task definition families outside `ALLOWED_FAMILIES` and artifacts
+//! outside `ALLOWED_ARTIFACT_BUCKETS` before anything changes, whoever invoked it with whatever event. Every way
+//! onto a service (a release, a promotion, a rollback to a named or the previous revision, the rollbacks of
+//! `atomic` and of a timeout) passes [`Guard::check_revision`].
 
 use std::env;
 
@@ -17,6 +19,8 @@ struct ImageRule {
 pub struct Guard {
     images: Option<Vec<ImageRule>>,
     buckets: Option<Vec<String>>,
+    /// Task definition families; an entry ending in `*` is a prefix.
+    families: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,12 +35,33 @@ pub enum Refusal {
          reads releases only from those buckets"
     )]
     Bucket { bucket: String, allowed: String },
+    #[error(
+        "task definition family {family} is outside ALLOWED_FAMILIES ({allowed}); this function puts only revisions \
+         of those families on a service, and cleans up only those"
+    )]
+    Family { family: String, allowed: String },
 }
 
 impl Guard {
-    /// `ALLOWED_IMAGES` and `ALLOWED_ARTIFACT_BUCKETS`, comma-separated; unset or empty: not enforced.
+    /// `ALLOWED_IMAGES`, `ALLOWED_ARTIFACT_BUCKETS` and `ALLOWED_FAMILIES`, comma-separated; unset or empty: not
+    /// enforced.
     pub fn from_env() -> Self {
-        Self::parse(env::var("ALLOWED_IMAGES").ok().as_deref(), env::var("ALLOWED_ARTIFACT_BUCKETS").ok().as_deref())
+        let var = |name: &str| env::var(name).ok();
+        Self::parse(var("ALLOWED_IMAGES").as_deref(), var("ALLOWED_ARTIFACT_BUCKETS").as_deref())
+            .with_families(var("ALLOWED_FAMILIES").as_deref())
+    }
+
+    /// With `ALLOWED_FAMILIES` (comma-separated; `*` at the end: a prefix).
+    pub fn with_families(mut self, families: Option<&str>) -> Self {
+        let items: Vec<String> = families
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        self.families = (!items.is_empty()).then_some(items);
+        self
     }
 
     pub fn parse(images: Option<&str>, buckets: Option<&str>) -> Self {
@@ -55,16 +80,17 @@ impl Guard {
                 })
                 .collect()
         });
-        Self { images, buckets: entries(buckets) }
+        Self { images, buckets: entries(buckets), families: None }
     }
 
     /// Whether either list is enforced (for the start-up log line).
     pub fn describe(&self) -> String {
         let show = |on: bool| if on { "enforced" } else { "not set: anything is accepted" };
         format!(
-            "ALLOWED_IMAGES {}, ALLOWED_ARTIFACT_BUCKETS {}",
+            "ALLOWED_IMAGES {}, ALLOWED_ARTIFACT_BUCKETS {}, ALLOWED_FAMILIES {}",
             show(self.images.is_some()),
-            show(self.buckets.is_some())
+            show(self.buckets.is_some()),
+            show(self.families.is_some())
         )
     }
 
@@ -86,6 +112,30 @@ impl Guard {
             .map(|r| if r.prefix.is_empty() { r.host.clone() } else { format!("{}/{}/", r.host, r.prefix) })
             .collect();
         Err(Refusal::Image { image: crate::text::clip(image, 300), allowed: list.join(", ") })
+    }
+
+    /// A revision's family must be in `ALLOWED_FAMILIES` (exactly, or below a `prefix*` entry).
+    pub fn check_family(&self, family: &str) -> Result<(), Refusal> {
+        let Some(families) = &self.families else { return Ok(()) };
+        let allowed = families.iter().any(|f| match f.strip_suffix('*') {
+            Some(prefix) => family.starts_with(prefix),
+            None => family == f,
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(Refusal::Family { family: crate::text::clip(family, 255), allowed: families.join(", ") })
+    }
+
+    /// Whether a revision's images or family are checked (a revision is described only then).
+    pub fn checks_revisions(&self) -> bool {
+        self.images.is_some() || self.families.is_some()
+    }
+
+    /// Every way onto a service: the revision's family, and every image it runs.
+    pub fn check_revision(&self, td: &aws_sdk_ecs::types::TaskDefinition) -> Result<(), Refusal> {
+        self.check_family(td.family().unwrap_or_default())?;
+        td.container_definitions().iter().filter_map(|c| c.image()).try_for_each(|image| self.check_image(image))
     }
 
     pub fn check_bucket(&self, bucket: &str) -> Result<(), Refusal> {
@@ -156,6 +206,19 @@ mod tests {
             let guard = Guard::parse(value, value);
             assert!(guard.check_image("anything:1").is_ok() && guard.check_bucket("any").is_ok());
         }
+    }
+
+    #[test]
+    fn families_match_exactly_or_by_a_prefix() {
+        let guard = Guard::default().with_families(Some("web, batch-*"));
+        for (family, expected) in
+            [("web", true), ("web2", false), ("batch-nightly", true), ("batch", false), ("other", false)]
+        {
+            assert_eq!(guard.check_family(family).is_ok(), expected, "{family}");
+        }
+        let message = guard.check_family("other").unwrap_err().to_string();
+        assert!(message.contains("family other is outside ALLOWED_FAMILIES (web, batch-*)"), "{message}");
+        assert!(Guard::default().with_families(Some(" ")).check_family("anything").is_ok());
     }
 
     #[test]

@@ -139,17 +139,22 @@ pub fn discover(
                 let slot = &mut t.t[i];
                 slot.follow(id, dep, State::Reverting, slot.9);
             }),
-            State::Stopping => match look {
-                Some(Look::Deployment(sd))
-                    if !matches!(deployment::status(sd), "PENDING" | "IN_PROGRESS" | "SUCCESSFUL") =>
-                {
-                    t.t[i].set(State::Undoing);
-                    Some(())
-                }
-                _ => moved_to(t, i, targets, service, true).map(|(id, dep, ..)| {
+            // The service updated back instead (a stop ECS refused) supersedes the deployment: that first.
+            State::Stopping => match moved_to(t, i, targets, service, true) {
+                Some((id, dep, ..)) => {
                     let slot = &mut t.t[i];
                     slot.follow(id, dep, State::Reverting, slot.9);
-                }),
+                    Some(())
+                }
+                None => match look {
+                    Some(Look::Deployment(sd))
+                        if !matches!(deployment::status(sd), "PENDING" | "IN_PROGRESS" | "SUCCESSFUL") =>
+                    {
+                        t.t[i].set(State::Undoing);
+                        Some(())
+                    }
+                    _ => None,
+                },
             },
             State::Continuing => match look {
                 Some(Look::Deployment(sd)) => {
@@ -170,8 +175,11 @@ pub fn discover(
             },
             _ => Some(()),
         };
-        if seen.is_none() {
-            not_yet.push(i);
+        match seen {
+            Some(()) => {
+                info!(target_index = i, state = ?t.t[i].state(), followed = %t.t[i].id(), "found the announced change made")
+            }
+            None => not_yet.push(i),
         }
     }
     if not_yet.is_empty() {

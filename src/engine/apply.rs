@@ -12,6 +12,7 @@ use crate::aws::ecs;
 use crate::clock::now;
 use crate::config::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES, Params, Target, Wait};
 use crate::error::{Error, FailureKind};
+use crate::guard::Guard;
 use crate::judge::deployment;
 use crate::text::{arn_prefix, clip, family_and_revision, short_arn};
 use crate::token::{CAUSE_CHARS, Failure, Op, Slot, State, Tracker, VERSION};
@@ -49,6 +50,7 @@ pub struct Applied {
 /// or beside this one); the older one wins.
 pub async fn apply(
     ecs: &aws_sdk_ecs::Client,
+    guard: &Guard,
     params: &Params,
     plan: &Plan,
     services: &[Service],
@@ -162,7 +164,7 @@ pub async fn apply(
             _ => None,
         })
         .collect();
-    for (i, line, kind) in fix(ecs, &mut tracker, targets, &fixes).await {
+    for (i, line, kind) in fix(ecs, guard, &mut tracker, targets, &fixes).await {
         started[i].headline = format!("{}: {line}", started[i].headline);
         if let (Some(kind), None) = (kind, &tracker.failed) {
             tracker.failed = Some(Failure(i, clip(&line, CAUSE_CHARS), kind_char(kind)));
@@ -452,6 +454,7 @@ pub enum Fix {
 /// previous revision; a target whose rollback cannot start is BackFailed, with why. Returns a line per fix.
 pub async fn fix(
     ecs: &aws_sdk_ecs::Client,
+    guard: &Guard,
     tracker: &mut Tracker,
     targets: &[Target],
     fixes: &[Fix],
@@ -482,6 +485,17 @@ pub async fn fix(
                 let why = stopped.map(|e| e.message()).unwrap_or_else(|| "its previous revision is not known".into());
                 return (i, Err(kind), format!("could not be rolled back ({why}); roll it back by hand"));
             };
+            // Every way onto a service passes the same guard: the revision it goes back to too.
+            let guarded = match guard.checks_revisions() {
+                false => Ok(()),
+                true => match ecs::describe_task_definition(ecs, &prev).await {
+                    Ok(td) => guard.check_revision(&td.td).map_err(Error::from),
+                    Err(e) => Err(e),
+                },
+            };
+            if let Err(e) = guarded {
+                return (i, Err(Some(e.kind())), format!("not rolled back: {}", e.message()));
+            }
             match ecs::update_service(ecs, &target.cluster, &target.service, &prev, false).await {
                 Ok(updated) => match followed(ecs, target, &updated, &prev, at).await {
                     Ok((sd, dep)) => {
@@ -519,6 +533,7 @@ pub async fn fix(
 /// not make them): under this job's own announcement. Returns what ECS refused.
 pub async fn redo(
     ecs: &aws_sdk_ecs::Client,
+    guard: &Guard,
     t: &mut Tracker,
     targets: &[Target],
     which: &[usize],
@@ -564,7 +579,7 @@ pub async fn redo(
             _ => {}
         }
     }
-    for (i, line, kind) in fix(ecs, t, targets, &fixes).await {
+    for (i, line, kind) in fix(ecs, guard, t, targets, &fixes).await {
         if let Some(kind) = kind {
             refused.push((i, Error::Ended { kind, text: format!("{}: {line}", targets[i].service) }));
         }

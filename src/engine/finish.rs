@@ -12,20 +12,29 @@ use super::decide::Look;
 use super::describe;
 use crate::aws::ecs;
 use crate::config::Target;
+use crate::guard::Guard;
 use crate::judge::rollout;
 use crate::text::{family_and_revision, short_arn};
 use crate::token::{State, Tracker};
 
-/// Per target, the images ECS resolved for its deployment's target revision, by the look's answers.
+/// Per target, the images ECS resolved for the revision its deployment left it on (the target revision; for a
+/// deployment rolled back, `undone`, the one it rolled back to), by the look's answers.
 pub async fn digests(
     ecs: &aws_sdk_ecs::Client,
     looks: &[Option<Look>],
+    undone: &[bool],
 ) -> Vec<Option<Result<(String, Vec<ContainerImage>), String>>> {
-    let revision = |look: &Option<Look>| match look {
+    let revision = |(look, undone): (&Option<Look>, &bool)| match look {
+        Some(Look::Deployment(sd)) if *undone => sd
+            .rollback()
+            .and_then(|r| r.service_revision_arn())
+            .map(str::to_owned)
+            .or_else(|| describe::revision_arns(sd).1),
         Some(Look::Deployment(sd)) => sd.target_service_revision().and_then(|r| r.arn()).map(str::to_owned),
         _ => None,
     };
-    let wanted: Vec<String> = looks.iter().filter_map(revision).collect();
+    let undone = |i: usize| undone.get(i).unwrap_or(&false);
+    let wanted: Vec<String> = looks.iter().enumerate().filter_map(|(i, l)| revision((l, undone(i)))).collect();
     let described = if wanted.is_empty() {
         Ok(Vec::new())
     } else {
@@ -33,8 +42,9 @@ pub async fn digests(
     };
     looks
         .iter()
-        .map(|look| {
-            let arn = revision(look)?;
+        .enumerate()
+        .map(|(i, look)| {
+            let arn = revision((look, undone(i)))?;
             Some(match &described {
                 Ok(revisions) => Ok((
                     arn.clone(),
@@ -206,12 +216,19 @@ fn kept_lines(f: &FamilyCleanUp) -> Vec<String> {
 
 /// `keepRevisions`: after a final success, each family this action deployed keeps its newest `keep` ACTIVE
 /// revisions and every protected one; the rest go. Reads only: [`clean_up`] deregisters.
-pub async fn clean_up_plan(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target], keep: u32) -> CleanUp {
+pub async fn clean_up_plan(
+    ecs: &aws_sdk_ecs::Client,
+    guard: &Guard,
+    t: &Tracker,
+    targets: &[Target],
+    keep: u32,
+) -> CleanUp {
+    // Only the families this action deployed, and with ALLOWED_FAMILIES only those it names.
     let mut families: Vec<String> = Vec::new();
     for slot in &t.t {
         if slot.state() == State::Done && slot.3 != 0 {
             let family = t.family(slot.2, targets);
-            if !families.contains(&family) {
+            if !families.contains(&family) && guard.check_family(&family).is_ok() {
                 families.push(family);
             }
         }

@@ -172,7 +172,10 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
         plans.push(tp);
     }
     let plan = Plan { op: Op::Release, targets: plans, revisions };
-    // Verify: the images the release sets, against the allow-list and ECR.
+    // Verify: the families and the images the release sets, against the allow-lists and ECR.
+    for revision in &plan.revisions {
+        cx.guard.check_family(revision.base.td.family().unwrap_or_default())?;
+    }
     let verified = verify(cx, &params, plan.new_images()).await?;
     if params.dry_run {
         return Ok(Outcome::Succeeded(dry_run(&params, &running_tds, &plan, &verified)));
@@ -230,7 +233,7 @@ async fn carry_out(
         }
         cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
         cx.checkpoint.step(changing);
-        match apply::apply(ecs, params, plan, services, &origin.job, origin.tries > 1).await {
+        match apply::apply(ecs, cx.guard, params, plan, services, &origin.job, origin.tries > 1).await {
             Ok(applied) => {
                 if let Some((message, kind)) = applied.refused {
                     error!(error = %message, "ECS refused a change this job announced; the next job reports it");
@@ -245,7 +248,7 @@ async fn carry_out(
         return Ok(Outcome::Reported("in progress: the announced changes were made"));
     }
     cx.checkpoint.step(changing);
-    let applied = apply::apply(ecs, params, plan, services, &origin.job, true).await?;
+    let applied = apply::apply(ecs, cx.guard, params, plan, services, &origin.job, true).await?;
     report_started(cx, params, services, applied.tracker, &applied.started, notes, extra, applied.timeout_note).await
 }
 
@@ -466,7 +469,7 @@ async fn report_started(
     let fix_lines = if d.fixes.is_empty() {
         Vec::new()
     } else {
-        let lines = apply::fix(cx.ecs(), &mut d.tracker, targets, &d.fixes).await;
+        let lines = apply::fix(cx.ecs(), cx.guard, &mut d.tracker, targets, &d.fixes).await;
         if d.end == End::Again {
             d.end = decide::settle(&d.tracker);
         }
@@ -548,10 +551,7 @@ async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
 
 /// Every way onto a service passes the same guard: the images of the revision it will run, and its family.
 fn guard_revision(cx: &Ctx<'_>, td: &ecs::Described) -> Result<(), Error> {
-    for image in td.td.container_definitions().iter().filter_map(|c| c.image()) {
-        cx.guard.check_image(image)?;
-    }
-    Ok(())
+    Ok(cx.guard.check_revision(&td.td)?)
 }
 
 /// A revision to deploy that ECS does not have, or has retired, is a configuration error naming it.
@@ -687,6 +687,13 @@ async fn rollback(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outco
             running,
             notes: Vec::new(),
         });
+    }
+    // Every way onto a service passes the same guard: what each target goes back to (a stop's source too).
+    let back: Vec<String> = plans.iter().filter_map(|p| p.prev.clone()).filter(|p| Some(p) != named.as_ref()).collect();
+    if cx.guard.checks_revisions() && !back.is_empty() {
+        for td in describe::task_definitions(cx.ecs(), back).await?.values() {
+            guard_revision(cx, td)?;
+        }
     }
     let plan = Plan { op: Op::Rollback, targets: plans, revisions: Vec::new() };
     check_fits(&params, &services, &plan)?;
@@ -857,6 +864,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
     // Announced changes: how they went.
     let announced = next.t.iter().any(|s| s.state().pending());
     if announced {
+        let was_pending: Vec<usize> = (0..next.t.len()).filter(|i| next.t[*i].state().pending()).collect();
         let mut not_yet = announce::discover(&mut next, &targets, &looked.looks, &looked.services);
         for _ in 0..WAIT_LOOKS {
             if not_yet.is_empty()
@@ -876,7 +884,11 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
                 return Ok(outcome);
             }
         }
-        // What was found started is judged by a look at its deployment, unless the action ends once started.
+        // What was found started is judged by a look at the deployment it follows now (not the one this look
+        // saw before it was found), unless the action ends once started.
+        for &i in &was_pending {
+            looked.looks[i] = None;
+        }
         let unlooked = (0..next.t.len()).any(|i| {
             next.t[i].state().moving()
                 && !next.t[i].id().is_empty()
@@ -915,7 +927,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
             return announce_fixes(cx, &params, d, &targets).await;
         }
         cx.checkpoint.step(format!("rolling back {} deployment(s)", d.fixes.len()));
-        for (i, line, _) in apply::fix(cx.ecs(), &mut d.tracker, &targets, &d.fixes).await {
+        for (i, line, _) in apply::fix(cx.ecs(), cx.guard, &mut d.tracker, &targets, &d.fixes).await {
             fix_lines.push(format!("{}: {line}", targets[i].service));
         }
         if d.end == End::Again {
@@ -935,11 +947,11 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
         End::Succeeded => {
             cx.checkpoint.fallback(Outcome::Succeeded(view.succeeded(&d, &Vec::new(), &[])));
             cx.checkpoint.step("reading the image digests ECS resolved".to_owned());
-            let digests = finish::digests(cx.ecs(), &looked.looks).await;
+            let digests = finish::digests(cx.ecs(), &looked.looks, &d.undone).await;
             let cleanup = match (d.tracker.keep, d.tracker.op) {
                 (Some(keep), Op::Release) if d.tracker.clean.is_empty() => {
                     cx.checkpoint.step("cleaning up old revisions (keepRevisions)".to_owned());
-                    let plan = finish::clean_up_plan(cx.ecs(), &d.tracker, &targets, keep).await;
+                    let plan = finish::clean_up_plan(cx.ecs(), cx.guard, &d.tracker, &targets, keep).await;
                     if cx.protocol.on && plan.deregisters() {
                         return announce_clean_up(cx, &params, d, &targets, plan).await;
                     }
@@ -1062,7 +1074,7 @@ async fn not_seen(
         return Ok(Some(outcome));
     }
     cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
-    for (i, error) in apply::redo(cx.ecs(), t, targets, not_yet, params.hook_id.as_deref()).await {
+    for (i, error) in apply::redo(cx.ecs(), cx.guard, t, targets, not_yet, params.hook_id.as_deref()).await {
         error!(service = %targets[i].service, error = %error.message(), "ECS refused a change this job announced");
         cx.protocol.remember(&t.job, &error);
     }
@@ -1088,7 +1100,7 @@ async fn announce_fixes(cx: &Ctx<'_>, params: &Params, mut d: Decision, targets:
     }
     cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
     cx.checkpoint.step(format!("rolling back {} deployment(s)", d.fixes.len()));
-    for (i, line, kind) in apply::fix(cx.ecs(), &mut d.tracker, targets, &d.fixes).await {
+    for (i, line, kind) in apply::fix(cx.ecs(), cx.guard, &mut d.tracker, targets, &d.fixes).await {
         if let Some(kind) = kind {
             error!(service = %targets[i].service, error = %line, "a rollback this job announced did not start");
             cx.protocol

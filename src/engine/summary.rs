@@ -528,7 +528,7 @@ impl Summary<'_> {
             );
         }
         match self.t.t[0].state() {
-            State::Undoing => {
+            State::Undoing | State::Back => {
                 let to = self.prev(0).map(|p| format!(" (the service ran {p} before this deploy)")).unwrap_or_default();
                 format!(
                     "{head}, so it was rolled back (onTimeout: \"rollback\"): StopServiceDeployment with stopType \

@@ -35,7 +35,8 @@ Scenarios (admin ``scenario``), per service name: ``complete`` (default), ``fail
 during scale-up), ``alarm`` (an alarm trips during the bake, or at the end of a rolling scale-up), ``stuck``
 (never scales up), ``rollback-failed`` (the breaker trips and the rollback fails), ``early`` (early success),
 ``classic`` (no service deployments at all: deployments[] without rolloutState, as behind a Classic Load
-Balancer). Options: ``looks`` (scale-up steps), ``minutes_per_look``, ``exit_code``, ``reason`` (stopped tasks),
+Balancer). Options: ``looks`` (scale-up steps), ``rollback_looks`` (looks a rollback stays in progress),
+``minutes_per_look``, ``exit_code``, ``reason`` (stopped tasks),
 ``alarm`` (the alarm name), ``hook_result`` (what a Lambda hook answers), ``status`` (the service's status).
 """
 
@@ -356,6 +357,10 @@ class Model:
     def _rollback_step(self, state, d):
         if d["status"] == "ROLLBACK_REQUESTED":
             d["status"] = "ROLLBACK_IN_PROGRESS"
+            return
+        # A rollback that takes longer (option rollback_looks: looks spent in ROLLBACK_IN_PROGRESS).
+        d["rolling_back"] += 1
+        if d["rolling_back"] < int(d["scenario"].get("rollback_looks", 1)):
             return
         if d["scenario"]["kind"] == "rollback-failed":
             d.update(status="ROLLBACK_FAILED", finished=True, statusReason="Rollback failed: tasks of the source revision failed to start.")

@@ -104,8 +104,8 @@ class EmulatorProcess:
     def stats(self):
         return self.admin("GET", "stats")
 
-    def fault(self, op, kind, times=1, seconds=0.0):
-        self.admin("POST", "faults", {"op": op, "kind": kind, "times": times, "seconds": seconds})
+    def fault(self, op, kind, times=1, seconds=0.0, match=None):
+        self.admin("POST", "faults", {"op": op, "kind": kind, "times": times, "seconds": seconds, "match": match})
 
     def scenario(self, service, kind="complete", polls=1, **extra):
         self.admin("POST", "scenario", {"service": service, "kind": kind, "polls": polls, **extra})

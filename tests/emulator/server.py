@@ -30,26 +30,31 @@ CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
 
 
 class Faults:
-    """Per operation, a queue of faults: {"kind": 5xx|throttle|denied|delay|reset, "times": n (-1: always)}."""
+    """Per operation, a queue of faults: {"kind": 5xx|throttle|denied|delay|reset, "times": n (-1: always),
+    "match": text the request body must contain (a fault for one service only)}."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.rules = defaultdict(list)
 
-    def add(self, op, kind, times=1, seconds=0.0):
+    def add(self, op, kind, times=1, seconds=0.0, match=None):
         with self.lock:
-            self.rules[op].append({"kind": kind, "times": times, "seconds": seconds})
+            self.rules[op].append({"kind": kind, "times": times, "seconds": seconds, "match": match})
 
-    def take(self, op):
+    def take(self, op, body=b""):
         with self.lock:
             rules = self.rules.get(op) or self.rules.get(op.split(":")[0] + ":*")
+            if not rules:
+                return None
+            text = body.decode(errors="replace")
+            rules = [r for r in rules if not r["match"] or r["match"] in text]
             if not rules:
                 return None
             rule = rules[0]
             if rule["times"] > 0:
                 rule["times"] -= 1
                 if rule["times"] == 0:
-                    rules.pop(0)
+                    self.rules[op if op in self.rules else op.split(":")[0] + ":*"].remove(rule)
             return dict(rule)
 
     def clear(self):
@@ -92,7 +97,7 @@ class Emulator:
         allowed = self.policy.get(key)
         if self.policy and (allowed is None or service not in allowed):
             return self.error(start_response, service, "denied", f"{key} is not authorized to perform: {op}")
-        fault = self.faults.take(op)
+        fault = self.faults.take(op, body)
         if fault:
             if fault["kind"] == "delay":
                 time.sleep(fault["seconds"])
@@ -249,7 +254,7 @@ class Emulator:
             self.faults.clear()
             return json_response(start_response, 200, {})
         if path == "faults":
-            self.faults.add(request["op"], request["kind"], request.get("times", 1), request.get("seconds", 0.0))
+            self.faults.add(request["op"], request["kind"], request.get("times", 1), request.get("seconds", 0.0), request.get("match"))
             return json_response(start_response, 200, {})
         if path == "scenario":
             service = request.pop("service")

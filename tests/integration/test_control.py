@@ -102,7 +102,8 @@ def test_rollback_during_a_deploy_stops_it_with_a_rollback(stack, emulator, pipe
     assert rollback.status == "Succeeded", rollback.failure
     assert emulator.stats()["calls"]["ecs:StopServiceDeployment"] == 1
     assert "About to ask ECS to roll back service deployment" in rollback.summaries[0], rollback.summaries
-    assert "Asked ECS to roll back service deployment" in rollback.started, rollback.started
+    assert "ECS rolled back service deployment" in rollback.started, rollback.started
+    assert f"{OLD} = sha256:" in rollback.started, "the digest of what runs now"
     assert rollback.variables["TaskDefinitionArn"].endswith(":1") and rollback.variables["RolledBackFrom"].endswith(":2")
     assert ecs.deployments(names["service"])[-1]["status"] == "ROLLBACK_SUCCESSFUL"
 
