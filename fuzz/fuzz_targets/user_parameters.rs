@@ -1,8 +1,9 @@
 #![no_main]
 //! UserParameters: any string is a valid Params or a ConfigurationError naming the problem, never a panic.
 //! The bytes after the first 0xFF, when there is one, are a deploy file merged into them (`deployFile`):
-//! the merged parameters are complete (cluster and service set) or a ConfigurationError.
-use ecs_deployer::event::params::{parse, with_deploy_file};
+//! the merged parameters are complete (every target's cluster and service set, 1 to 10 targets) or a
+//! ConfigurationError.
+use ecs_deployer::config::{Params, parse, with_deploy_file};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,10 +15,10 @@ fuzz_target!(|data: &[u8]| {
     match parse(Some(text)) {
         Ok(p) => {
             assert!(p.timeout_minutes.is_none_or(|t| (1..=1440).contains(&t)));
-            assert!(p.deploy_file.is_some() || (!p.cluster.is_empty() && !p.service.is_empty()));
+            assert!(p.deploy_file.is_some() || complete(&p));
             if let (Some(name), Some(content)) = (&p.deploy_file, file) {
                 match with_deploy_file(Some(text), name, content) {
-                    Ok(merged) => assert!(!merged.cluster.is_empty() && !merged.service.is_empty()),
+                    Ok(merged) => assert!(complete(&merged)),
                     Err(e) => assert!(e.to_string().len() < 2000),
                 }
             }
@@ -25,3 +26,7 @@ fuzz_target!(|data: &[u8]| {
         Err(e) => assert!(e.to_string().len() < 2000),
     }
 });
+
+fn complete(p: &Params) -> bool {
+    (1..=10).contains(&p.targets.len()) && p.targets.iter().all(|t| !t.cluster.is_empty() && !t.service.is_empty())
+}

@@ -354,14 +354,23 @@ impl Tracker {
     }
 
     /// A token is input: every field within its range, and nothing named that the action's targets do not own.
-    pub fn check(&self, targets: &[Target]) -> Result<(), TokenError> {
+    pub fn check(&self, from_params: &[Target]) -> Result<(), TokenError> {
         let bad = |what: String| Err(TokenError::Mismatch(what));
-        let targets = self.targets(targets);
+        let targets = self.targets(from_params);
         if self.t.is_empty() || self.t.len() != targets.len() {
             return bad(format!("it follows {} services and the action names {}", self.t.len(), targets.len()));
         }
         if !self.names.is_empty() && self.names.len() != self.t.len() {
             return bad("its names do not match its services".into());
+        }
+        // A token names its own services only where UserParameters cannot (a deploy file named them).
+        let complete =
+            !from_params.is_empty() && from_params.iter().all(|t| !t.cluster.is_empty() && !t.service.is_empty());
+        if !self.names.is_empty() && complete && !same_services(&targets, from_params) {
+            return bad("it names other services than UserParameters".into());
+        }
+        if self.names.iter().any(|(c, s)| c.is_empty() || s.is_empty() || c.len() > 1600 || s.len() > 1600) {
+            return bad("its names are not service names".into());
         }
         if !is_ecs_arn_prefix(&self.arn) {
             return bad("its ARN prefix is not an ECS one".into());
@@ -412,6 +421,14 @@ impl Tracker {
         }
         Ok(())
     }
+}
+
+/// Whether two lists name the same services in the same clusters (a name or an ARN alike).
+pub fn same_services(a: &[Target], b: &[Target]) -> bool {
+    a.len() == b.len()
+        && a.iter().zip(b).all(|(x, y)| {
+            short_arn(&x.cluster) == short_arn(&y.cluster) && short_arn(&x.service) == short_arn(&y.service)
+        })
 }
 
 /// ECS task definition family names: up to 255 letters, digits, hyphens and underscores.
