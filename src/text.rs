@@ -25,6 +25,11 @@ pub fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
+/// The region of an ARN (`arn:aws:ecs:eu-west-1:…` → `eu-west-1`), when it names one.
+pub fn arn_region(arn: &str) -> Option<&str> {
+    arn.split(':').nth(3).filter(|r| !r.is_empty())
+}
+
 /// `arn:…:task-definition/web:42` → `web:42`; `arn:…:service-deployment/c/s/abc` → `abc`.
 pub fn short_arn(arn: &str) -> &str {
     arn.rsplit('/').next().unwrap_or(arn)

@@ -16,12 +16,41 @@ use crate::event::ArtifactCredentials;
 /// The function's AWS clients.
 #[derive(Clone, Debug)]
 pub struct Clients {
-    pub ecs: aws_sdk_ecs::Client,
+    /// The function's own account and region.
+    pub home: Reach,
     pub pipeline: aws_sdk_codepipeline::Client,
     /// S3 settings without credentials of their own: every read uses the job's artifact credentials.
     s3: aws_sdk_s3::Config,
-    /// ECR settings; each image is looked up in its own registry's region ([`Clients::ecr`]).
+}
+
+/// The clients that act in one account and region: the function's own ([`Clients::home`]), or a target's.
+#[derive(Clone, Debug)]
+pub struct Reach {
+    pub ecs: aws_sdk_ecs::Client,
+    /// EventBridge Scheduler (`schedules`) and EventBridge (`rules`).
+    pub scheduler: aws_sdk_scheduler::Client,
+    pub events: aws_sdk_eventbridge::Client,
+    /// ECR settings; each image is looked up in its own registry's region ([`Reach::ecr`]).
     ecr: aws_sdk_ecr::Config,
+    /// CloudWatch Logs settings; a task's log is read in its awslogs region ([`Reach::logs`]).
+    logs: aws_sdk_cloudwatchlogs::Config,
+}
+
+impl Reach {
+    /// An ECR client for the registry's region (an image may live in another region than the function).
+    pub fn ecr(&self, region: &str, fips: bool) -> aws_sdk_ecr::Client {
+        let mut config = self.ecr.to_builder().region(aws_config::Region::new(region.to_owned()));
+        if fips {
+            config = config.use_fips(true);
+        }
+        aws_sdk_ecr::Client::from_conf(config.build())
+    }
+
+    /// A CloudWatch Logs client for a log group's region (awslogs-region).
+    pub fn logs(&self, region: &str) -> aws_sdk_cloudwatchlogs::Client {
+        let config = self.logs.to_builder().region(aws_config::Region::new(region.to_owned())).build();
+        aws_sdk_cloudwatchlogs::Client::from_conf(config)
+    }
 }
 
 impl Clients {
@@ -48,6 +77,8 @@ impl Clients {
             config.into(),
             config.into(),
         )
+        .with_logs(config.into())
+        .with_schedules(aws_sdk_scheduler::Client::new(config), aws_sdk_eventbridge::Client::new(config))
     }
 
     /// Clients from parts (tests hand in mocked ones).
@@ -60,7 +91,33 @@ impl Clients {
         // A lost result leaves the pipeline waiting; the report gets more attempts than the other calls.
         let pipeline =
             pipeline.config().to_builder().retry_config(RetryConfig::standard().with_max_attempts(5)).build();
-        Self { ecs, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3, ecr }
+        let region = ecr.region().cloned();
+        let unset = aws_config::BehaviorVersion::latest();
+        let home = Reach {
+            ecs,
+            ecr,
+            logs: aws_sdk_cloudwatchlogs::Config::builder().behavior_version(unset).region(region.clone()).build(),
+            scheduler: aws_sdk_scheduler::Client::from_conf(
+                aws_sdk_scheduler::Config::builder().behavior_version(unset).region(region.clone()).build(),
+            ),
+            events: aws_sdk_eventbridge::Client::from_conf(
+                aws_sdk_eventbridge::Config::builder().behavior_version(unset).region(region).build(),
+            ),
+        };
+        Self { home, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3 }
+    }
+
+    /// These clients with CloudWatch Logs settings (tests hand in mocked ones).
+    pub fn with_logs(mut self, logs: aws_sdk_cloudwatchlogs::Config) -> Self {
+        self.home.logs = logs;
+        self
+    }
+
+    /// These clients with EventBridge Scheduler and EventBridge clients (tests hand in mocked ones).
+    pub fn with_schedules(mut self, scheduler: aws_sdk_scheduler::Client, events: aws_sdk_eventbridge::Client) -> Self {
+        self.home.scheduler = scheduler;
+        self.home.events = events;
+        self
     }
 
     /// An S3 client that signs with the job's artifact credentials (never the function's role).
@@ -74,15 +131,6 @@ impl Clients {
         );
         let config = self.s3.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
         aws_sdk_s3::Client::from_conf(config)
-    }
-
-    /// An ECR client for the registry's region (an image may live in another region than the function).
-    pub fn ecr(&self, region: &str, fips: bool) -> aws_sdk_ecr::Client {
-        let mut config = self.ecr.to_builder().region(aws_config::Region::new(region.to_owned()));
-        if fips {
-            config = config.use_fips(true);
-        }
-        aws_sdk_ecr::Client::from_conf(config.build())
     }
 }
 

@@ -55,7 +55,7 @@ async fn check(clients: &Clients, image: &str) -> Result<ImageCheck, Error> {
     let Some(reference) = images::ecr(image) else {
         return Ok(ImageCheck::NotEcr { image: image.to_owned() });
     };
-    let ecr = clients.ecr(reference.region, reference.fips);
+    let ecr = clients.home.ecr(reference.region, reference.fips);
     let id = match reference.id {
         EcrId::Tag(tag) => ImageIdentifier::builder().image_tag(tag).build(),
         EcrId::Digest(digest) => ImageIdentifier::builder().image_digest(digest).build(),

@@ -466,3 +466,131 @@ pub async fn list_services(ecs: &Client, cluster: &str, max: usize) -> Result<Ve
         }
     }
 }
+
+/// A RunTask request, as the beforeDeploy step plans it (pure data; [`run_task`] sends it).
+#[derive(Clone, PartialEq)]
+pub struct TaskRequest {
+    pub cluster: String,
+    /// The revision to run (ARN).
+    pub task_definition: String,
+    pub count: i32,
+    pub launch_type: Option<aws_sdk_ecs::types::LaunchType>,
+    pub capacity_provider_strategy: Vec<aws_sdk_ecs::types::CapacityProviderStrategyItem>,
+    pub platform_version: Option<String>,
+    pub network: Option<aws_sdk_ecs::types::NetworkConfiguration>,
+    /// Names the job (≤ 128 letters, digits, `-`, `_`, `/`), so that its tasks can be found again.
+    pub started_by: String,
+    pub group: String,
+    /// The same for every delivery and retry of the job's RunTask: ECS starts its tasks once.
+    pub client_token: String,
+    /// The container's command and environment overrides (the values may be secrets: never printed).
+    pub overrides: Option<aws_sdk_ecs::types::ContainerOverride>,
+}
+
+impl std::fmt::Debug for TaskRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaskRequest")
+            .field("cluster", &self.cluster)
+            .field("task_definition", &self.task_definition)
+            .field("count", &self.count)
+            .field("launch_type", &self.launch_type)
+            .field("started_by", &self.started_by)
+            .field("overrides", &self.overrides.as_ref().map(|o| o.name().unwrap_or_default().to_owned()))
+            .finish_non_exhaustive()
+    }
+}
+
+/// What RunTask started, and what it could not place (`reason: detail (arn)`).
+pub struct Started {
+    pub tasks: Vec<Task>,
+    pub failures: Vec<String>,
+}
+
+/// RunTask.
+pub async fn run_task(ecs: &Client, r: &TaskRequest) -> Result<Started, Error> {
+    let overrides =
+        r.overrides.clone().map(|o| aws_sdk_ecs::types::TaskOverride::builder().container_overrides(o).build());
+    let out = ecs
+        .run_task()
+        .cluster(&r.cluster)
+        .task_definition(&r.task_definition)
+        .count(r.count)
+        .set_launch_type(r.launch_type.clone())
+        .set_capacity_provider_strategy(
+            (!r.capacity_provider_strategy.is_empty()).then(|| r.capacity_provider_strategy.clone()),
+        )
+        .set_platform_version(r.platform_version.clone())
+        .set_network_configuration(r.network.clone())
+        .started_by(&r.started_by)
+        .group(&r.group)
+        .client_token(&r.client_token)
+        .set_overrides(overrides)
+        .send()
+        .await
+        .map_err(aws(
+            "RunTask",
+            format!("task definition {} in cluster {}", short_arn(&r.task_definition), r.cluster),
+        ))?;
+    let failures = out
+        .failures()
+        .iter()
+        .map(|f| {
+            format!(
+                "{}{}{}",
+                f.reason().unwrap_or("UNKNOWN"),
+                f.detail().map(|d| format!(": {d}")).unwrap_or_default(),
+                f.arn().map(|a| format!(" ({a})")).unwrap_or_default()
+            )
+        })
+        .collect();
+    Ok(Started { tasks: out.tasks().to_vec(), failures })
+}
+
+/// DescribeTasks of a cluster's tasks by id (≤ 100): the tasks, and the ids ECS no longer knows.
+pub async fn describe_tasks(ecs: &Client, cluster: &str, ids: &[String]) -> Result<(Vec<Task>, Vec<String>), Error> {
+    let out = ecs
+        .describe_tasks()
+        .cluster(cluster)
+        .set_tasks(Some(ids.to_vec()))
+        .send()
+        .await
+        .map_err(aws("DescribeTasks", format!("{} task(s) in cluster {cluster}", ids.len())))?;
+    let tasks = out.tasks().to_vec();
+    let missing = ids
+        .iter()
+        .filter(|id| !tasks.iter().any(|t| t.task_arn().is_some_and(|a| short_arn(a) == id.as_str())))
+        .cloned()
+        .collect();
+    Ok((tasks, missing))
+}
+
+/// StopTask with a reason (≤ 255 characters) that names the job.
+pub async fn stop_task(ecs: &Client, cluster: &str, id: &str, reason: &str) -> Result<(), Error> {
+    ecs.stop_task()
+        .cluster(cluster)
+        .task(id)
+        .reason(crate::text::clip(reason, 250))
+        .send()
+        .await
+        .map_err(aws("StopTask", format!("task {id} in cluster {cluster}")))?;
+    Ok(())
+}
+
+/// The tasks `started_by` started in a cluster, running or stopped (ListTasks, twice at most).
+pub async fn tasks_started_by(ecs: &Client, cluster: &str, started_by: &str) -> Result<Vec<String>, Error> {
+    let mut ids = Vec::new();
+    for status in [DesiredStatus::Running, DesiredStatus::Stopped] {
+        let out = ecs
+            .list_tasks()
+            .cluster(cluster)
+            .started_by(started_by)
+            .desired_status(status)
+            .send()
+            .await
+            .map_err(aws("ListTasks", format!("the tasks started by {started_by} in cluster {cluster}")))?;
+        ids.extend(out.task_arns().iter().map(|a| short_arn(a).to_owned()));
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}

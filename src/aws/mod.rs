@@ -5,3 +5,5 @@ pub mod clients;
 pub mod ecr;
 pub mod ecs;
 pub mod error;
+pub mod logs;
+pub mod schedules;

@@ -51,7 +51,7 @@ const fn rule(
 }
 
 /// Every key, in the order README lists them.
-pub const RULES: [Rule; 25] = [
+pub const RULES: [Rule; 30] = [
     rule("action", ALL, Err("the pipeline says what the action does"), false),
     rule("cluster", ALL, YES, true),
     rule("service", ALL, YES, true),
@@ -75,12 +75,17 @@ pub const RULES: [Rule; 25] = [
     rule("taskDefinitionFile", DEPLOY, YES, true),
     rule("verifyImages", DEPLOY, YES, false),
     rule("keepRevisions", DEPLOY, YES, false),
+    rule("beforeDeploy", DEPLOY, YES, false),
+    rule("schedules", ALL, YES, false),
+    rule("scheduleGroup", ALL, YES, false),
+    rule("rules", ALL, YES, false),
+    rule("eventBus", ALL, YES, false),
     rule("dryRun", DEPLOY, YES, false),
     rule("deployFile", DEPLOY, Err("a deploy file does not name another one"), false),
 ];
 
 /// Every key the contract accepts, in the order README lists them (`readme_lists_every_key_in_order`).
-pub const KEYS: [&str; 25] = [
+pub const KEYS: [&str; 30] = [
     "action",
     "cluster",
     "service",
@@ -104,6 +109,11 @@ pub const KEYS: [&str; 25] = [
     "taskDefinitionFile",
     "verifyImages",
     "keepRevisions",
+    "beforeDeploy",
+    "schedules",
+    "scheduleGroup",
+    "rules",
+    "eventBus",
     "dryRun",
     "deployFile",
 ];

@@ -5,12 +5,14 @@
 //! Validation only: every problem names the key, suggests the nearest valid key for a typo, and says what
 //! a valid value looks like.
 
+pub mod before_deploy;
 pub mod keys;
 pub mod overrides;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use before_deploy::{BeforeDeploy, Schedules};
 pub use keys::{Action, KEYS};
 use keys::{RELEASE_KEYS, rule_of};
 use overrides::{OverrideError, Overrides};
@@ -126,6 +128,12 @@ pub struct Params {
     pub deploy_file: Option<String>,
     /// The deploy file named the targets: a continuation job cannot read them from UserParameters.
     pub targets_from_file: bool,
+    /// A task run on the new revision before any service moves (deploy).
+    pub before_deploy: Option<BeforeDeploy>,
+    /// Scheduled tasks moved with the services, after they all succeeded.
+    pub schedules: Schedules,
+    /// The deploy file named the schedules: a continuation job cannot read them from UserParameters.
+    pub schedules_from_file: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,6 +195,7 @@ pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result
         return Err(problem(format!("must hold a JSON object of UserParameters keys, not {}", json_kind(&value))));
     };
     let mut targets_from_file = false;
+    let mut schedules_from_file = false;
     for (key, value) in extra {
         let Some(rule) = rule_of(&key) else {
             let error = ParamsError::UnknownKey { key: clip(&key, 64), hint: suggestion(&key) };
@@ -209,13 +218,16 @@ pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result
             )));
         }
         targets_from_file |= matches!(key.as_str(), "cluster" | "service" | "services");
+        schedules_from_file |= matches!(key.as_str(), "schedules" | "rules" | "scheduleGroup" | "eventBus");
         map.insert(key, value);
     }
     let from_file = |key: &str| !object(raw).is_ok_and(|user| user.contains_key(key));
-    validate(&map, true, targets_from_file).map_err(|e| match e.key() {
+    let mut params = validate(&map, true, targets_from_file).map_err(|e| match e.key() {
         Some(key) if from_file(key) => ParamsError::InDeployFile { file: clip(file, 200), source: Box::new(e) },
         _ => e,
-    })
+    })?;
+    params.schedules_from_file = schedules_from_file;
+    Ok(params)
 }
 
 fn object(raw: Option<&str>) -> Result<Map<String, Value>, ParamsError> {
@@ -259,7 +271,18 @@ fn validate(map: &Map<String, Value>, complete: bool, targets_from_file: bool) -
         deploy_file: fields.optional_file("deployFile")?,
         targets,
         targets_from_file,
+        before_deploy: before_deploy::parse_before_deploy(map)?,
+        schedules: before_deploy::parse_schedules(map)?,
+        schedules_from_file: false,
     };
+    if !params.schedules.is_empty() && params.wait == Wait::No {
+        let key = if params.schedules.schedules.is_empty() { "rules" } else { "schedules" };
+        return Err(invalid(
+            key,
+            "move once every service succeeded, and with \"wait\": false the action ends before that; follow the \
+             deployment (leave \"wait\" out), or move them in a later action",
+        ));
+    }
     if params.service_deployment_arn.is_some() && params.targets.len() > 1 {
         return Err(invalid(
             "serviceDeploymentArn",
@@ -690,6 +713,9 @@ mod tests {
                 deploy_file: None,
                 atomic: false,
                 targets_from_file: false,
+                before_deploy: None,
+                schedules: Default::default(),
+                schedules_from_file: false,
             }
         );
     }

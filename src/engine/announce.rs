@@ -83,7 +83,12 @@ pub async fn vouch(clients: &Clients, job: &str, tracker: &Tracker, summary: Str
         percent: super::decide::percent(tracker),
         external_id: None,
     });
-    let delivery = match report::send(&clients.pipeline, job, &progress).await {
+    report_first(clients, job, &progress).await
+}
+
+/// Reports `outcome` for `job` (progress, or a final verdict that a change follows), before any change.
+pub async fn report_first(clients: &Clients, job: &str, outcome: &Outcome) -> Result<Vouched, Error> {
+    let delivery = match report::send(&clients.pipeline, job, outcome).await {
         Ok(delivery) => delivery,
         Err(e) => {
             // Nothing changed: the invocation fails, so that Lambda delivers the job again.

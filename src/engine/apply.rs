@@ -344,6 +344,13 @@ fn tracker(params: &Params, op: Op, services: &[Service], started: i64, timeout:
         expired: false,
         tries: 0,
         clean: Vec::new(),
+        task: None,
+        sn: if params.schedules_from_file {
+            super::schedules::items_of(&params.schedules).iter().map(super::schedules::Item::encode).collect()
+        } else {
+            Vec::new()
+        },
+        mv: None,
     }
 }
 

@@ -348,10 +348,23 @@ fn now_running(service: &Service) -> String {
 
 /// The slowest target's percent (finished ones count as 100).
 pub fn percent(t: &Tracker) -> i32 {
+    percent_at(t, crate::clock::now())
+}
+
+/// How far the action is at `now`: with a beforeDeploy task, the task is its first 30 % (by the time it has
+/// had), the services the rest. Never backwards.
+pub fn percent_at(t: &Tracker, now: i64) -> i32 {
     let percent = |s: &crate::token::Slot| match s.state() {
         state if state.moving() => s.percent(),
-        state if state.pending() => 0,
+        state if state.pending() || state == State::Queued => 0,
         _ => 100,
     };
-    t.t.iter().map(percent).min().unwrap_or(0).clamp(0, 100)
+    let services = t.t.iter().map(percent).min().unwrap_or(0).clamp(0, 100);
+    match &t.task {
+        Some(task) if task.state != crate::token::TaskState::Done => {
+            crate::judge::task::percent(task.started, task.minutes, now)
+        }
+        Some(_) => 30 + services * 70 / 100,
+        None => services,
+    }
 }

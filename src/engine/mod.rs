@@ -14,11 +14,13 @@
 
 pub mod announce;
 pub mod apply;
+pub mod before;
 pub mod decide;
 pub mod describe;
 pub mod finish;
 pub mod look;
 pub mod plan;
+pub mod schedules;
 pub mod summary;
 
 use std::collections::BTreeMap;
@@ -67,7 +69,7 @@ pub struct Origin {
 
 impl Ctx<'_> {
     fn ecs(&self) -> &aws_sdk_ecs::Client {
-        &self.clients.ecs
+        &self.clients.home.ecs
     }
 }
 
@@ -115,6 +117,20 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
     let services = services(cx, targets).await?;
     cx.checkpoint.step("describing the running task definitions".to_owned());
     let running_tds = describe::task_definitions(cx.ecs(), services.iter().map(running)).await?;
+    // beforeDeploy.taskDefinition: another family's revision for the task, which gets the image file's images
+    // for its containers (the services get the others).
+    let migration = match params.before_deploy.as_ref().and_then(|b| b.task_definition.as_deref()) {
+        Some(wanted) => {
+            cx.checkpoint.step(format!("describing the beforeDeploy task definition {wanted}"));
+            let td =
+                ecs::active_task_definition(cx.ecs(), wanted).await.map_err(|e| named_revision_error(e, wanted))?;
+            cx.guard.check_family(td.td.family().unwrap_or_default())?;
+            Some(td)
+        }
+        None => None,
+    };
+    let (updates, migration_updates) =
+        split_updates(&params, &files, &running_tds, &services, updates, migration.as_ref());
     // Plan: the new revisions (one per distinct base), and what each target gets.
     let inputs = plan::Release {
         params: &params,
@@ -171,19 +187,67 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
         };
         plans.push(tp);
     }
-    let plan = Plan { op: Op::Release, targets: plans, revisions };
+    let mut plan = Plan { op: Op::Release, targets: plans, revisions };
+    // The beforeDeploy task: on the first moving target's new revision, or the migration revision.
+    let task_plan = match &params.before_deploy {
+        Some(before) => {
+            let source = match migration {
+                Some(td) if migration_updates.is_empty() => {
+                    cx.guard.check_revision(&td.td)?;
+                    Some((before::Source::Existing(td.td.task_definition_arn().unwrap_or_default().to_owned()), td.td))
+                }
+                Some(td) => {
+                    let edit = taskdef::edit(&td.td, &migration_updates)?;
+                    let base_td = td.td.clone();
+                    plan.revisions.push(plan::NewRevision {
+                        source: short_arn(td.td.task_definition_arn().unwrap_or_default()).to_owned(),
+                        file: None,
+                        images: edit.new_images(),
+                        edit,
+                        base: td,
+                        targets: Vec::new(),
+                    });
+                    Some((before::Source::Revision(plan.revisions.len() - 1), base_td))
+                }
+                None => plan.targets.iter().find_map(|tp| match tp.mv {
+                    Move::Release(r) => Some((before::Source::Revision(r), plan.revisions[r].base.td.clone())),
+                    _ => None,
+                }),
+            };
+            match source {
+                Some((source, td)) if plan.targets.iter().any(|t| t.mv.changes()) => {
+                    Some(before::plan(before, (&targets[0], &services[0]), &td, source, &origin.job)?)
+                }
+                _ => None,
+            }
+        }
+        None => None,
+    };
     // Verify: the families and the images the release sets, against the allow-lists and ECR.
     for revision in &plan.revisions {
         cx.guard.check_family(revision.base.td.family().unwrap_or_default())?;
     }
     let verified = verify(cx, &params, plan.new_images()).await?;
+    let scheduled = look_at_schedules(cx, &params).await?;
     if params.dry_run {
-        return Ok(Outcome::Succeeded(dry_run(&params, &running_tds, &plan, &verified)));
+        let mut success = dry_run(&params, &running_tds, &plan, &verified, task_plan.as_ref());
+        if let Some((items, found)) = scheduled {
+            let families: Vec<String> = plan
+                .revisions
+                .iter()
+                .filter(|r| !r.targets.is_empty())
+                .filter_map(|r| r.base.td.family())
+                .map(str::to_owned)
+                .collect();
+            success.summary.push('\n');
+            success.summary.push_str(&schedules::preview(&items, &found, &families).join("\n"));
+        }
+        return Ok(Outcome::Succeeded(success));
     }
-    check_fits(&params, &services, &plan)?;
+    check_fits(&params, &services, &plan, task_plan.as_ref())?;
     // What each registration keeps that our SDK does not model (found without a call).
     let mut notes: Vec<Vec<String>> = plan.targets.iter().map(|t| t.notes.clone()).collect();
-    for revision in &plan.revisions {
+    for revision in plan.revisions.iter().filter(|r| !r.targets.is_empty()) {
         let carried = ecs::carried_members(cx.ecs(), &revision.base, &revision.edit, &origin.job).await;
         if !carried.is_empty() {
             for &i in &revision.targets {
@@ -200,7 +264,44 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
         notes[0].extend(extra.iter().cloned());
     }
     let extra = if targets.len() == 1 { Vec::new() } else { extra };
+    if let Some(task_plan) = &task_plan {
+        return before::start(cx, origin, &params, &services, &plan, task_plan, &notes, &extra).await;
+    }
+    if params.before_deploy.is_some() {
+        notes[0].push("beforeDeploy: not run, as no service changes".to_owned());
+    }
     carry_out(cx, origin, &params, &services, &plan, &notes, &extra).await
+}
+
+/// The image file's images, split between the services and the beforeDeploy task's own revision
+/// (`beforeDeploy.taskDefinition`): an image for a container only that revision has goes to it alone; one for a
+/// container the services have too goes to both.
+fn split_updates(
+    params: &Params,
+    files: &BTreeMap<String, crate::taskdef_file::FileTaskDefinition>,
+    running: &BTreeMap<String, ecs::Described>,
+    services: &[Service],
+    updates: Vec<crate::images::ImageUpdate>,
+    migration: Option<&ecs::Described>,
+) -> (Vec<crate::images::ImageUpdate>, Vec<crate::images::ImageUpdate>) {
+    let Some(migration) = migration else { return (updates, Vec::new()) };
+    let has = |td: &aws_sdk_ecs::types::TaskDefinition, name: &str| {
+        td.container_definitions().iter().any(|c| c.name() == Some(name))
+    };
+    let services_have = |name: &str| {
+        params.targets.iter().zip(services).any(|(t, s)| match &t.task_definition_file {
+            Some(file) => files.get(file).is_some_and(|f| has(&f.td, name)),
+            None => running.get(&running_arn(s)).is_some_and(|d| has(&d.td, name)),
+        })
+    };
+    let theirs: Vec<_> = updates.iter().filter(|u| has(&migration.td, &u.container)).cloned().collect();
+    let ours: Vec<_> =
+        updates.into_iter().filter(|u| services_have(&u.container) || !has(&migration.td, &u.container)).collect();
+    (ours, theirs)
+}
+
+fn running_arn(service: &Service) -> String {
+    running(service)
 }
 
 /// Apply the plan and report it. With the protocol on, in its order: announce the changes (the job's one
@@ -250,6 +351,21 @@ async fn carry_out(
     cx.checkpoint.step(changing);
     let applied = apply::apply(ecs, cx.guard, params, plan, services, &origin.job, true).await?;
     report_started(cx, params, services, applied.tracker, &applied.started, notes, extra, applied.timeout_note).await
+}
+
+/// The scheduled tasks the action names, as they are now: a name that does not exist is refused here, before
+/// anything changes.
+async fn look_at_schedules(
+    cx: &Ctx<'_>,
+    params: &Params,
+) -> Result<Option<(Vec<schedules::Item>, Vec<schedules::Found>)>, Error> {
+    let items = schedules::items_of(&params.schedules);
+    if items.is_empty() {
+        return Ok(None);
+    }
+    cx.checkpoint.step(format!("looking up {} scheduled task(s)", items.len()));
+    let found = schedules::look(&cx.clients.home, &items).await?;
+    Ok(Some((items, found)))
 }
 
 /// The current service deployments of the targets that already run the release, and each one's source revision.
@@ -312,6 +428,7 @@ fn dry_run(
     running: &BTreeMap<String, ecs::Described>,
     plan: &Plan,
     verified: &[ImageCheck],
+    task: Option<&before::TaskPlan>,
 ) -> Success {
     let one = params.targets.len() == 1;
     let mut lines = vec![if one {
@@ -360,6 +477,31 @@ fn dry_run(
             _ => lines.push(format!("{name} ({}): already runs these images", short_arn(&tp.running))),
         }
     }
+    if let Some(task) = task {
+        let revision = match &task.source {
+            before::Source::Existing(arn) => short_arn(arn).to_owned(),
+            before::Source::Revision(r) if plan.revisions[*r].targets.is_empty() => {
+                let rev = &plan.revisions[*r];
+                lines.push(format!(
+                    "A new revision of {} (from {}) would be registered for the beforeDeploy task:",
+                    rev.base.td.family().unwrap_or("?"),
+                    rev.source
+                ));
+                lines.extend(
+                    diff::planned(rev.base.raw.as_ref(), rev.base.raw.as_ref(), &rev.edit)
+                        .into_iter()
+                        .map(|l| format!("  {l}")),
+                );
+                format!("the new revision of {}", rev.base.td.family().unwrap_or("?"))
+            }
+            before::Source::Revision(r) => {
+                format!("the new revision of {}", plan.revisions[*r].base.td.family().unwrap_or("?"))
+            }
+        };
+        lines.extend(task.describe(&revision).into_iter().map(|l| format!("{l} (nothing is run in a dry run)")));
+    } else if params.before_deploy.is_some() {
+        lines.push("beforeDeploy: would not run, as no service would change".to_owned());
+    }
     lines.extend(ecr::describe(verified));
     let mut variables = if one { summary::task_definition_variables(&plan.targets[0].running) } else { Vec::new() };
     variables.push(("DryRun".into(), "true".into()));
@@ -368,7 +510,12 @@ fn dry_run(
 
 /// Refuses, before anything changes, targets whose continuation token could outgrow CodePipeline's 2048
 /// characters at some later look (every member at its longest).
-fn check_fits(params: &Params, services: &[Service], plan: &Plan) -> Result<(), Error> {
+fn check_fits(
+    params: &Params,
+    services: &[Service],
+    plan: &Plan,
+    task: Option<&before::TaskPlan>,
+) -> Result<(), Error> {
     let mut fams = Vec::new();
     for tp in &plan.targets {
         let families = [&tp.running]
@@ -384,7 +531,40 @@ fn check_fits(params: &Params, services: &[Service], plan: &Plan) -> Result<(), 
             Tracker::family_index(&mut fams, &family, &params.targets);
         }
     }
-    let worst = worst_tracker(params, services, fams);
+    if let Some(task) = task {
+        Tracker::family_index(&mut fams, &task.family, &params.targets);
+    }
+    let mut worst = worst_tracker(params, services, fams);
+    worst.task = task.map(|task| crate::token::TaskRun {
+        state: crate::token::TaskState::Running,
+        cluster: task.cluster_written.clone(),
+        ids: vec!["x".repeat(32); task.request.count as usize],
+        fam: worst.fams.len().saturating_sub(1),
+        rev: crate::token::MAX_REVISION,
+        container: task.container.clone(),
+        essential: task.essential.clone(),
+        count: task.request.count as u32,
+        minutes: task.minutes,
+        started: i64::from(u32::MAX),
+    });
+    let items = schedules::items_of(&params.schedules);
+    if params.schedules_from_file {
+        worst.sn = items.iter().map(schedules::Item::encode).collect();
+    }
+    if !items.is_empty() {
+        // A schedule moves one target; a rule up to five (EventBridge's limit of targets per rule).
+        let n = params.schedules.schedules.len() + 5 * params.schedules.rules.len();
+        let last = worst.fams.len().saturating_sub(1);
+        worst.mv = Some(vec![
+            crate::token::Moved(
+                items.len() - 1,
+                last,
+                crate::token::MAX_REVISION,
+                crate::token::MAX_REVISION
+            );
+            n
+        ]);
+    }
     let len = worst.encode().map(|s| s.len()).unwrap_or(usize::MAX);
     let len =
         if len == usize::MAX { serde_json::to_string(&worst).map(|s| s.len()).unwrap_or(usize::MAX) } else { len };
@@ -448,6 +628,9 @@ fn worst_tracker(params: &Params, services: &[Service], fams: Vec<String>) -> Tr
         expired: true,
         tries: 2,
         clean: vec![(last, (1..=25).map(|r| MAX_REVISION - r).collect())],
+        task: None,
+        sn: Vec::new(),
+        mv: None,
     }
 }
 
@@ -544,8 +727,31 @@ async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
         plans.push(tp);
     }
     let plan = Plan { op: Op::Promote, targets: plans, revisions: Vec::new() };
-    check_fits(&params, &services, &plan)?;
+    // The beforeDeploy task: on the promoted revision, or the one beforeDeploy names.
+    let task_plan = match &params.before_deploy {
+        Some(before) if plan.targets.iter().any(|t| t.mv.changes()) => {
+            let run = match &before.task_definition {
+                Some(other) => {
+                    cx.checkpoint.step(format!("describing the beforeDeploy task definition {other}"));
+                    let d = ecs::active_task_definition(cx.ecs(), other)
+                        .await
+                        .map_err(|e| named_revision_error(e, other))?;
+                    guard_revision(cx, &d)?;
+                    d
+                }
+                None => td.clone(),
+            };
+            let source = before::Source::Existing(run.td.task_definition_arn().unwrap_or(&arn).to_owned());
+            Some(before::plan(before, (&params.targets[0], &services[0]), &run.td, source, &origin.job)?)
+        }
+        _ => None,
+    };
+    check_fits(&params, &services, &plan, task_plan.as_ref())?;
+    look_at_schedules(cx, &params).await?;
     let notes = vec![Vec::new(); params.targets.len()];
+    if let Some(task_plan) = &task_plan {
+        return before::start(cx, origin, &params, &services, &plan, task_plan, &notes, &[]).await;
+    }
     carry_out(cx, origin, &params, &services, &plan, &notes, &[]).await
 }
 
@@ -696,7 +902,8 @@ async fn rollback(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outco
         }
     }
     let plan = Plan { op: Op::Rollback, targets: plans, revisions: Vec::new() };
-    check_fits(&params, &services, &plan)?;
+    check_fits(&params, &services, &plan, None)?;
+    look_at_schedules(cx, &params).await?;
     let notes = vec![Vec::new(); params.targets.len()];
     carry_out(cx, origin, &params, &services, &plan, &notes, &[]).await
 }
@@ -761,7 +968,8 @@ async fn continue_deployments(cx: &Ctx<'_>, params: Params, origin: &Origin) -> 
         });
     }
     let plan = Plan { op: Op::Continue, targets: plans, revisions: Vec::new() };
-    check_fits(&params, &services, &plan)?;
+    check_fits(&params, &services, &plan, None)?;
+    look_at_schedules(cx, &params).await?;
     let notes = vec![Vec::new(); params.targets.len()];
     carry_out(cx, origin, &params, &services, &plan, &notes, &[]).await
 }
@@ -837,9 +1045,12 @@ const WAIT_BETWEEN: std::time::Duration = std::time::Duration::from_secs(3);
 /// it starts (announced first), and its report.
 async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
     let params = config::parse(cx.job.user_parameters.as_deref())?;
-    let tracker = Tracker::decode(token, &params.targets)?;
+    let tracker = Tracker::decode_for(token, &params)?;
     let targets = tracker.targets(&params.targets);
     let mut next = tracker.next();
+    if next.task.as_ref().is_some_and(|k| k.state != crate::token::TaskState::Done) {
+        return before::follow(cx, &params, next, &targets).await;
+    }
     let now = now();
     let still_time = now < next.deadline && next.back.is_none_or(|b| now < b);
     if still_time {
@@ -948,19 +1159,61 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
             cx.checkpoint.fallback(Outcome::Succeeded(view.succeeded(&d, &Vec::new(), &[])));
             cx.checkpoint.step("reading the image digests ECS resolved".to_owned());
             let digests = finish::digests(cx.ecs(), &looked.looks, &d.undone).await;
-            let cleanup = match (d.tracker.keep, d.tracker.op) {
+            // The scheduled tasks, then the clean-up: with report first, both announced together, made by this
+            // job and found made by the next.
+            let items = schedules::items(&params, &d.tracker);
+            let found = if items.is_empty() {
+                Vec::new()
+            } else {
+                cx.checkpoint.step(format!("looking at {} scheduled task(s)", items.len()));
+                schedules::look(&cx.clients.home, &items).await?
+            };
+            let families = schedules::families(&d.tracker, &targets);
+            let sched =
+                (!items.is_empty() && d.tracker.mv.is_none()).then(|| schedules::plan(&items, &found, &families));
+            let clean = match (d.tracker.keep, d.tracker.op) {
                 (Some(keep), Op::Release) if d.tracker.clean.is_empty() => {
                     cx.checkpoint.step("cleaning up old revisions (keepRevisions)".to_owned());
-                    let plan = finish::clean_up_plan(cx.ecs(), cx.guard, &d.tracker, &targets, keep).await;
-                    if cx.protocol.on && plan.deregisters() {
-                        return announce_clean_up(cx, &params, d, &targets, plan).await;
-                    }
-                    finish::clean_up(cx.ecs(), plan).await
+                    Some(finish::clean_up_plan(cx.ecs(), cx.guard, &d.tracker, &targets, keep).await)
                 }
-                (Some(keep), Op::Release) => finish::cleaned_up(cx.ecs(), &d.tracker, &targets, keep).await,
+                _ => None,
+            };
+            let moves = sched.as_ref().is_some_and(|p| !p.moves.is_empty());
+            if cx.protocol.on && (moves || clean.as_ref().is_some_and(finish::CleanUp::deregisters)) {
+                return announce_finish(cx, &params, d, &targets, clean, sched, &items, &found).await;
+            }
+            let cleanup = match (clean, d.tracker.keep, d.tracker.op) {
+                (Some(plan), ..) => finish::clean_up(cx.ecs(), plan).await,
+                (None, Some(keep), Op::Release) => finish::cleaned_up(cx.ecs(), &d.tracker, &targets, keep).await,
                 _ => Vec::new(),
             };
-            Ok(Outcome::Succeeded(view.succeeded(&d, &digests, &cleanup)))
+            let (sched_lines, variable, failed) = match (&sched, &d.tracker.mv) {
+                (Some(plan), _) => {
+                    let made = schedules::apply(&cx.clients.home, plan, &items, &found).await;
+                    let mut t = d.tracker.clone();
+                    let moved = schedules::announced(plan, &mut t, &targets);
+                    schedules::outcome(&moved, &made, &items, &t, &targets, &plan.left)
+                }
+                (None, Some(moved)) => {
+                    let seen = schedules::seen(moved, &found, &d.tracker, &targets);
+                    let recalled = cx.protocol.recall(&d.tracker.job).map(|(m, _)| m);
+                    let made: Vec<Result<(), String>> = seen
+                        .iter()
+                        .map(|s| match s {
+                            true => Ok(()),
+                            false => Err(recalled.clone().unwrap_or_else(|| "not seen moved".to_owned())),
+                        })
+                        .collect();
+                    schedules::outcome(moved, &made, &items, &d.tracker, &targets, &[])
+                }
+                _ => (Vec::new(), None, None),
+            };
+            if let Some(error) = failed {
+                return Err(error);
+            }
+            let mut success = view.succeeded(&d, &digests, &[sched_lines, cleanup].concat());
+            success.variables.extend(variable);
+            Ok(Outcome::Succeeded(success))
         }
         End::Failed(why) => {
             let (kind, text) = view.failed(&d, &why, &fix_lines);
@@ -1110,26 +1363,56 @@ async fn announce_fixes(cx: &Ctx<'_>, params: &Params, mut d: Decision, targets:
     Ok(Outcome::Reported("in progress: the announced rollbacks were started"))
 }
 
-/// `keepRevisions`, announced first: the next job reports the final success with what went.
-async fn announce_clean_up(
+/// The scheduled tasks' moves and `keepRevisions`, announced first: the next job reports the final success
+/// with what moved and what went.
+#[allow(clippy::too_many_arguments)]
+async fn announce_finish(
     cx: &Ctx<'_>,
     params: &Params,
     d: Decision,
     targets: &[Target],
-    plan: finish::CleanUp,
+    clean: Option<finish::CleanUp>,
+    sched: Option<schedules::SchedulePlan>,
+    items: &[schedules::Item],
+    found: &[schedules::Found],
 ) -> Result<Outcome, Error> {
     let mut announced = d.tracker.clone();
-    announced.clean = plan.announced(&mut announced.fams, targets);
-    let view = Summary { t: &announced, targets, single: params.single };
-    let summary = format!("{}\n{}", view.status_lines(&d.lines), plan.lines_before().join("\n"));
-    if let Vouched::No(outcome) = announce::vouch(cx.clients, &cx.job.id, &announced, summary).await? {
+    let mut lines = vec![Summary { t: &announced, targets, single: params.single }.status_lines(&d.lines)];
+    if let Some(plan) = &sched {
+        announced.mv = Some(schedules::announced(plan, &mut announced, targets));
+        lines.push("About to move the scheduled tasks to the new revisions:".to_owned());
+        lines.extend(
+            plan.moves
+                .iter()
+                .map(|m| format!("{}: {} → {}", items[m.item].describe(), short_arn(&m.from), short_arn(&m.to))),
+        );
+        lines.extend(plan.left.iter().cloned());
+    }
+    if let Some(plan) = clean.as_ref().filter(|p| p.deregisters()) {
+        announced.clean = plan.announced(&mut announced.fams, targets);
+        lines.extend(plan.lines_before());
+    }
+    let clean = clean.filter(finish::CleanUp::deregisters);
+    if let Vouched::No(outcome) = announce::vouch(cx.clients, &cx.job.id, &announced, lines.join("\n")).await? {
         return Ok(outcome);
     }
     cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
-    cx.checkpoint.step("deregistering old revisions (keepRevisions)".to_owned());
-    let lines = finish::clean_up(cx.ecs(), plan).await;
-    info!(lines = lines.len(), "cleaned up the announced revisions");
-    Ok(Outcome::Reported("in progress: the announced clean-up was made"))
+    if let Some(plan) = &sched {
+        cx.checkpoint.step(format!("moving {} scheduled task(s)", plan.moves.len()));
+        for result in schedules::apply(&cx.clients.home, plan, items, found).await {
+            if let Err(why) = result {
+                error!(error = %why, "a scheduled task announced was not moved; the next job reports it");
+                cx.protocol
+                    .remember(&announced.job, &Error::Ended { kind: crate::error::FailureKind::JobFailed, text: why });
+            }
+        }
+    }
+    if let Some(plan) = clean {
+        cx.checkpoint.step("deregistering old revisions (keepRevisions)".to_owned());
+        let lines = finish::clean_up(cx.ecs(), plan).await;
+        info!(lines = lines.len(), "cleaned up the announced revisions");
+    }
+    Ok(Outcome::Reported("in progress: the announced finish was made"))
 }
 
 /// The failed target whose stopped tasks and events explain the failure (when this look saw it fail, or one

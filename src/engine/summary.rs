@@ -63,6 +63,7 @@ impl Summary<'_> {
             (State::BackFailed, _) => "rollback FAILED",
             (State::Failed, _) => "FAILED",
             (State::Applying | State::Returning | State::Stopping | State::Continuing, _) => "announced",
+            (State::Queued, _) => "waits for the beforeDeploy task",
         }
     }
 

@@ -197,6 +197,9 @@ fn tracker(op: Op, arn: String, fams: Vec<String>, t: Vec<Slot>, started: i64, d
         expired: false,
         tries: 0,
         clean: Vec::new(),
+        task: None,
+        sn: Vec::new(),
+        mv: None,
     }
 }
 

@@ -73,6 +73,9 @@ pub enum State {
     Continuing = 10,
     /// Announced: UpdateService back to `prev`.
     Returning = 11,
+    /// Waits for the beforeDeploy task: then UpdateService to `rev` (0: the release's new revision, registered
+    /// after the announcement), from `prev`.
+    Queued = 12,
 }
 
 impl State {
@@ -102,10 +105,13 @@ impl TryFrom<u8> for State {
     type Error = String;
     fn try_from(n: u8) -> Result<Self, String> {
         use State::*;
-        [Moving, Done, Stopped, Undoing, Reverting, Back, BackFailed, Failed, Applying, Stopping, Continuing, Returning]
-            .into_iter()
-            .find(|s| *s as u8 == n)
-            .ok_or_else(|| format!("unknown target state {n}"))
+        [
+            Moving, Done, Stopped, Undoing, Reverting, Back, BackFailed, Failed, Applying, Stopping, Continuing,
+            Returning, Queued,
+        ]
+        .into_iter()
+        .find(|s| *s as u8 == n)
+        .ok_or_else(|| format!("unknown target state {n}"))
     }
 }
 
@@ -188,6 +194,63 @@ impl Slot {
     }
 }
 
+/// Where the beforeDeploy task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TaskState {
+    /// Announced (report first, then change): RunTask, with the revisions to register before it.
+    #[serde(rename = "A")]
+    Announced,
+    /// Started: its tasks (`ids`) are followed.
+    #[serde(rename = "R")]
+    Running,
+    /// It succeeded; the services moved on.
+    #[serde(rename = "D")]
+    Done,
+}
+
+/// The beforeDeploy task: what runs, where, until when, and which tasks are this action's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskRun {
+    #[serde(rename = "s")]
+    pub state: TaskState,
+    /// Its cluster as written; empty: the first target's.
+    #[serde(rename = "c", default, skip_serializing_if = "String::is_empty")]
+    pub cluster: String,
+    /// The tasks' ids (the last segment of their ARNs), once started.
+    #[serde(rename = "i", default, skip_serializing_if = "Vec::is_empty")]
+    pub ids: Vec<String>,
+    /// The revision it runs: a family index, and its number (0: the release's new revision of that family, not
+    /// registered yet when announced).
+    #[serde(rename = "f")]
+    pub fam: usize,
+    #[serde(rename = "r")]
+    pub rev: u32,
+    /// The container whose exit code decides, and the other essential containers (which must exit 0 too).
+    #[serde(rename = "n")]
+    pub container: String,
+    #[serde(rename = "e", default, skip_serializing_if = "Vec::is_empty")]
+    pub essential: Vec<String>,
+    /// How many tasks (RunTask's `count`), its timeout in minutes, and when it started (epoch seconds).
+    #[serde(rename = "k")]
+    pub count: u32,
+    #[serde(rename = "m")]
+    pub minutes: u32,
+    #[serde(rename = "t")]
+    pub started: i64,
+}
+
+impl TaskRun {
+    pub fn deadline(&self) -> i64 {
+        self.started + i64::from(self.minutes) * 60
+    }
+}
+
+/// A scheduled task moved (announced, then seen): `[item, family, from, to]`, the item by its index among the
+/// action's schedules then rules, the family by index, and the revision numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Moved(pub usize, pub usize, pub u32, pub u32);
+
 /// The first failure of an action: the target, its cause, and the CodePipeline failure type it ends in
 /// (`J` JobFailed, `P` PermissionError, `C` ConfigurationError, `S` SystemUnavailable).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -242,6 +305,16 @@ pub struct Tracker {
     /// `keepRevisions`: the revisions announced for deregistering, by family index.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub clean: Vec<(usize, Vec<u32>)>,
+    /// `beforeDeploy`: the task run before the services move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub task: Option<TaskRun>,
+    /// `schedules`/`rules`, only when UserParameters cannot give them back (a deploy file named them):
+    /// `s:<group>/<name>`, `r:<bus>/<name>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sn: Vec<String>,
+    /// The scheduled tasks' moves, once announced (after every target succeeded); empty: none to move.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mv: Option<Vec<Moved>>,
 }
 
 fn is_zero(n: &u8) -> bool {
@@ -282,6 +355,81 @@ impl Tracker {
         };
         tracker.check(targets)?;
         Ok(tracker)
+    }
+
+    /// Reads a token for the action `params` describe: as [`Tracker::decode`], and what it holds beyond the
+    /// services (the beforeDeploy task, the schedules) only where UserParameters sets them, or a deploy file may.
+    pub fn decode_for(text: &str, params: &crate::config::Params) -> Result<Self, TokenError> {
+        let tracker = Self::decode(text, &params.targets)?;
+        tracker.check_reach(params)?;
+        Ok(tracker)
+    }
+
+    /// The beforeDeploy task and the schedules a token names: each within its range, and nothing that the
+    /// action's UserParameters (or, when it has one, its deploy file) could not have set.
+    pub fn check_reach(&self, params: &crate::config::Params) -> Result<(), TokenError> {
+        let bad = |what: &str| Err(TokenError::Mismatch(what.to_owned()));
+        let file = params.deploy_file.is_some();
+        if let Some(task) = &self.task {
+            if params.before_deploy.is_none() && !file {
+                return bad("it names a beforeDeploy task and UserParameters sets none");
+            }
+            if !matches!(self.op, Op::Release | Op::Promote) {
+                return bad("it names a beforeDeploy task for an action that runs none");
+            }
+            let targets = self.targets(&params.targets);
+            let written = params.before_deploy.as_ref().and_then(|b| b.cluster.clone()).unwrap_or_default();
+            if params.before_deploy.is_some() && short_arn(&task.cluster) != short_arn(&written) {
+                return bad("its beforeDeploy task runs in another cluster than UserParameters says");
+            }
+            if !task.cluster.is_empty() && !is_cluster(&task.cluster) {
+                return bad("its beforeDeploy cluster is not a cluster name");
+            }
+            let names_ok = |n: &str| {
+                !n.is_empty() && n.len() <= 255 && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            };
+            if task.fam >= self.fams.len()
+                || task.rev > MAX_REVISION
+                || !(1..=crate::config::before_deploy::MAX_TASK_COUNT).contains(&task.count)
+                || task.ids.len() > task.count as usize
+                || task
+                    .ids
+                    .iter()
+                    .any(|id| id.is_empty() || id.len() > 64 || !id.chars().all(|c| c.is_ascii_alphanumeric()))
+                || !names_ok(&task.container)
+                || task.essential.len() > 10
+                || !task.essential.iter().all(|n| names_ok(n))
+                || !(1..=crate::config::before_deploy::MAX_TASK_TIMEOUT_MINUTES).contains(&task.minutes)
+                || targets.is_empty()
+            {
+                return bad("its beforeDeploy task is out of range");
+            }
+        }
+        if !self.sn.is_empty() {
+            if !file || !params.schedules.is_empty() {
+                return bad("it names schedules where UserParameters does");
+            }
+            let ok = |s: &str| match s.split_once(':') {
+                Some(("s" | "r", rest)) => rest.split_once('/').is_some_and(|(group, name)| {
+                    crate::config::before_deploy::is_schedule_name(name) && !group.is_empty() && group.len() <= 1600
+                }),
+                _ => false,
+            };
+            if self.sn.len() > 2 * crate::config::before_deploy::MAX_SCHEDULES || !self.sn.iter().all(|s| ok(s)) {
+                return bad("its schedules are not schedule or rule names");
+            }
+        }
+        if let Some(moves) = &self.mv {
+            let items = if self.sn.is_empty() { params.schedules.items().len() } else { self.sn.len() };
+            if moves
+                .iter()
+                .any(|m| m.0 >= items || m.1 >= self.fams.len() || m.2 > MAX_REVISION || m.3 > MAX_REVISION || m.3 == 0)
+                || moves.len() > 4 * crate::config::before_deploy::MAX_SCHEDULES
+            {
+                return bad("its schedule moves are out of range");
+            }
+        }
+        Ok(())
     }
 
     pub fn encode(&self) -> Result<String, TokenError> {
@@ -436,6 +584,18 @@ pub fn is_family(name: &str) -> bool {
     !name.is_empty() && name.len() <= 255 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
+/// A cluster name (up to 255 letters, digits, hyphens and underscores) or a cluster ARN.
+fn is_cluster(s: &str) -> bool {
+    let name = match s.strip_prefix("arn:") {
+        Some(_) => match s.split_once(":cluster/") {
+            Some((prefix, name)) if is_ecs_arn_prefix(prefix) => name,
+            _ => return false,
+        },
+        None => s,
+    };
+    is_family(name)
+}
+
 /// `arn:<partition>:ecs:<region>:<account>`.
 fn is_ecs_arn_prefix(arn: &str) -> bool {
     let parts: Vec<&str> = arn.split(':').collect();
@@ -484,6 +644,9 @@ mod tests {
             expired: false,
             tries: 0,
             clean: Vec::new(),
+            task: None,
+            sn: Vec::new(),
+            mv: None,
         }
     }
 
@@ -541,6 +704,51 @@ mod tests {
         }
         let two = Tracker::decode(&good, &targets(2)).unwrap_err().to_string();
         assert!(two.contains("it follows 1 services and the action names 2"), "{two}");
+    }
+
+    #[test]
+    fn a_task_or_schedules_only_where_user_parameters_could_name_them() {
+        let params = |raw: &str| crate::config::parse(Some(raw)).unwrap();
+        let mut token = sample();
+        token.task = Some(TaskRun {
+            state: TaskState::Running,
+            cluster: String::new(),
+            ids: vec!["0123456789abcdef0123456789abcdef".into()],
+            fam: 0,
+            rev: 43,
+            container: "web".into(),
+            essential: Vec::new(),
+            count: 1,
+            minutes: 10,
+            started: 1_800_000_000,
+        });
+        let text = token.encode().unwrap();
+        let plain = params(r#"{"cluster":"prod","service":"web0"}"#);
+        let with_task = params(r#"{"cluster":"prod","service":"web0","beforeDeploy":{}}"#);
+        let elsewhere = params(r#"{"cluster":"prod","service":"web0","beforeDeploy":{"cluster":"batch"}}"#);
+        let file = params(r#"{"cluster":"prod","service":"web0","deployFile":"deploy.json"}"#);
+        assert!(Tracker::decode_for(&text, &with_task).is_ok());
+        assert!(Tracker::decode_for(&text, &file).is_ok(), "a deploy file may have set it");
+        for (p, words) in [(&plain, "UserParameters sets none"), (&elsewhere, "another cluster")] {
+            let e = Tracker::decode_for(&text, p).unwrap_err().to_string();
+            assert!(e.contains(words), "{e}");
+        }
+        let mut far = token.clone();
+        far.task.as_mut().unwrap().ids.push("x".into());
+        let e = Tracker::decode_for(&far.encode().unwrap(), &with_task).unwrap_err().to_string();
+        assert!(e.contains("out of range"), "{e}");
+        let mut moved = sample();
+        moved.sn = vec!["s:batch/nightly".into()];
+        moved.mv = Some(vec![Moved(0, 0, 7, 8)]);
+        let text = moved.encode().unwrap();
+        assert!(Tracker::decode_for(&text, &file).is_ok());
+        let own = params(r#"{"cluster":"prod","service":"web0","schedules":["nightly"]}"#);
+        let e = Tracker::decode_for(&text, &own).unwrap_err().to_string();
+        assert!(e.contains("names schedules where UserParameters does"), "{e}");
+        moved.sn.clear();
+        moved.mv = Some(vec![Moved(1, 0, 7, 8)]);
+        let e = Tracker::decode_for(&moved.encode().unwrap(), &own).unwrap_err().to_string();
+        assert!(e.contains("schedule moves are out of range"), "{e}");
     }
 
     #[test]

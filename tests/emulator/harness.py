@@ -300,6 +300,37 @@ class Ecs:
         )
         return td
 
+    def task_scenario(self, family, **scenario):
+        """How the next beforeDeploy tasks of `family` go (tests/emulator/tasks.py): looks, exit_code, exit_codes,
+        start_failure, failures, logs."""
+        self.emulator.admin("POST", "task-scenario", dict(scenario, family=family))
+
+    def run_requests(self):
+        return self.emulator.admin("GET", "run-requests")["requests"]
+
+    def schedule(self, name, task_definition, group="default", **extra):
+        """An EventBridge Scheduler schedule whose target runs `task_definition` in the cluster."""
+        scheduler = self.emulator.client("scheduler")
+        target = {"Arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/scheduler",
+                  "EcsParameters": {"TaskDefinitionArn": task_definition, "TaskCount": 1, "LaunchType": "FARGATE"}}
+        target.update(extra.pop("Target", {}))
+        scheduler.create_schedule(Name=name, GroupName=group, ScheduleExpression=extra.pop("ScheduleExpression", "cron(0 3 * * ? *)"),
+                                  FlexibleTimeWindow=extra.pop("FlexibleTimeWindow", {"Mode": "OFF"}), Target=target, **extra)
+
+    def get_schedule(self, name, group="default"):
+        return self.emulator.client("scheduler").get_schedule(Name=name, GroupName=group)
+
+    def rule(self, name, targets, bus="default"):
+        """An EventBridge rule with ECS targets: [(id, task definition ARN)]."""
+        events = self.emulator.client("events")
+        events.put_rule(Name=name, ScheduleExpression="rate(1 hour)", EventBusName=bus)
+        events.put_targets(Rule=name, EventBusName=bus, Targets=[
+            {"Id": tid, "Arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events",
+             "EcsParameters": {"TaskDefinitionArn": td, "TaskCount": 1, "LaunchType": "FARGATE"}} for tid, td in targets])
+
+    def rule_targets(self, name, bus="default"):
+        return self.emulator.client("events").list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+
     def service(self, cluster, service):
         return self.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
 

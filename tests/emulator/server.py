@@ -23,10 +23,13 @@ from werkzeug.serving import make_server
 
 from .deployments import Model
 from .jobs import JOB_OPERATIONS, ApiError, Jobs
+from .tasks import Schedules, Tasks
 
 TARGETS = {"AmazonEC2ContainerServiceV20141113": "ecs", "CodePipeline_20150709": "codepipeline",
-           "AmazonEC2ContainerRegistry_V20150921": "ecr"}
+           "AmazonEC2ContainerRegistry_V20150921": "ecr", "Logs_20140328": "logs", "AWSEvents": "events"}
 CREDENTIAL = re.compile(r"Credential=([^/]+)/[^/]+/[^/]+/([^/]+)/")
+SCOPE = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/")
+SCHEDULER_OPS = {"GET": "GetSchedule", "PUT": "UpdateSchedule", "POST": "CreateSchedule", "DELETE": "DeleteSchedule"}
 
 
 class Faults:
@@ -72,6 +75,8 @@ class Emulator:
         self.policy = {}  # access key → services it may call; empty: anyone may call anything
         self.task_definitions = {}  # ARN → the RegisterTaskDefinition request, for fields moto drops
         self.ecs_model.task_definitions = self.task_definitions
+        self.tasks = Tasks(self.task_definitions, self.lock)
+        self.schedules = Schedules()
         self.reset_stats()
 
     def reset_stats(self):
@@ -106,11 +111,16 @@ class Emulator:
             else:
                 return self.error(start_response, service, fault["kind"], f"injected {fault['kind']} on {op}")
         action = op.split(":", 1)[1]
+        account, region = account_of(key), region_of(environ)
         try:
             if service == "codepipeline" and action in JOB_OPERATIONS:
                 return json_response(start_response, 200, self.jobs.handle(action, body))
+            if service == "scheduler":
+                _, answer = self.schedules.handle(account, region, environ["REQUEST_METHOD"], environ.get("PATH_INFO", ""),
+                                                  environ.get("QUERY_STRING", ""), body)
+                return json_response(start_response, 200, answer)
             if service == "ecs":
-                answer = self.ecs_before(action, body)
+                answer = self.ecs_before(action, body, account, region)
                 if answer is not None:
                     return json_response(start_response, 200, answer)
         except ApiError as e:
@@ -133,6 +143,11 @@ class Emulator:
             return service, f"{service}:{action}"
         match = CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
         service = match.group(2) if match else "s3"
+        if service == "scheduler":
+            return service, "scheduler:" + SCHEDULER_OPS.get(environ["REQUEST_METHOD"], environ["REQUEST_METHOD"])
+        if service in ("sts", "iam"):
+            action = re.search(rb"Action=([A-Za-z]+)", body)
+            return service, f"{service}:{action.group(1).decode() if action else environ['REQUEST_METHOD']}"
         if service == "s3":
             path = environ.get("PATH_INFO", "/").strip("/")
             method = environ["REQUEST_METHOD"]
@@ -182,10 +197,19 @@ class Emulator:
         "ContinueServiceDeployment": "continue_service_deployment",
     }
 
-    def ecs_before(self, action, body):
+    def ecs_before(self, action, body, account="123456789012", region="us-east-1"):
         request = json.loads(body or b"{}")
         if action in self.MODEL_OPERATIONS:
             return getattr(self.ecs_model, self.MODEL_OPERATIONS[action])(request)
+        # One-off tasks (RunTask): tests/emulator/tasks.py.
+        if action == "RunTask":
+            return self.tasks.run_task(account, region, request)
+        if action == "DescribeTasks" and self.tasks.ours(request.get("tasks", [])):
+            return self.tasks.describe_tasks(account, region, request, write_logs)
+        if action == "StopTask" and self.tasks.ours([request.get("task", "")]):
+            return self.tasks.stop_task(account, request)
+        if action == "ListTasks" and request.get("startedBy") and self.tasks.knows_started_by(request["startedBy"]):
+            return self.tasks.list_tasks(account, request)
         if action == "ListTasks" and request.get("startedBy") and self.ecs_model.knows_deployment(request["startedBy"]):
             return {"taskArns": [t["taskArn"] for t in self.ecs_model.stopped_tasks(started_by=request["startedBy"])]}
         if action == "DescribeTasks":
@@ -230,6 +254,8 @@ class Emulator:
     def admin(self, environ, body, start_response):
         """GET stats | POST reset-stats | POST jobs {id, data} | GET jobs/<id> | POST faults {op, kind, times,
         seconds} | DELETE faults | POST scenario {service, kind, polls, exit_code, reason, status} |
+        POST task-scenario {family, looks, exit_code, exit_codes, start_failure, failures, logs} | GET run-requests |
+        GET schedule-updates |
         POST policy {keys: {key: [services]}} | POST ids {service, ids} (the ids of the service's next service
         deployments) | GET service/<name> | GET health"""
         path = environ["PATH_INFO"][len("/_emulator/"):]
@@ -260,6 +286,16 @@ class Emulator:
             service = request.pop("service")
             self.ecs_model.set_scenario(service, **request)
             return json_response(start_response, 200, {})
+        if path == "task-scenario":
+            family = request.pop("family")
+            self.tasks.set_scenario(family, **request)
+            return json_response(start_response, 200, {})
+        if path == "run-requests":
+            with self.tasks.lock:
+                return json_response(start_response, 200, {"requests": list(self.tasks.run_requests)})
+        if path == "schedule-updates":
+            with self.schedules.lock:
+                return json_response(start_response, 200, {"updates": list(self.schedules.updates)})
         if path == "ids":
             self.ecs_model.set_ids(request["service"], request["ids"])
             return json_response(start_response, 200, {})
@@ -293,6 +329,29 @@ def ecr_after(action, body, payload):
     answer = json.loads(payload or b"{}")
     answer["imageDetails"] = [d for d in answer.get("imageDetails", []) if bool(d.get("imageTags")) == (status == "TAGGED")]
     return json.dumps(answer, default=str).encode()
+
+
+def account_of(key):
+    """The account a request acts in: moto's, from its access key (an assumed role's keys are its account's)."""
+    from moto.iam.models import get_account_id_from
+    return get_account_id_from(key)
+
+
+def region_of(environ):
+    match = SCOPE.search(environ.get("HTTP_AUTHORIZATION", ""))
+    return match.group(1) if match else "us-east-1"
+
+
+def write_logs(account, region, group, stream, lines):
+    """A container's output into its awslogs stream, in moto's CloudWatch Logs (using_awslogs.html)."""
+    from moto.logs.models import logs_backends
+    backend = logs_backends[account][region]
+    if group not in backend.groups:
+        backend.create_log_group(group, tags={})
+    if stream not in backend.groups[group].streams:
+        backend.create_log_stream(group, stream)
+    now = int(time.time() * 1000)
+    backend.put_log_events(group, stream, [{"timestamp": now + i, "message": line} for i, line in enumerate(lines)])
 
 
 def access_key(environ):
