@@ -24,6 +24,14 @@ impl Checkpoint {
         self.deadline_ms == 0 || crate::clock::now_ms() + needed.as_millis() as u64 <= self.deadline_ms
     }
 
+    /// Seconds left before the work's deadline (an hour when none is known).
+    pub fn seconds_left(&self) -> u64 {
+        match self.deadline_ms {
+            0 => 3600,
+            d => d.saturating_sub(crate::clock::now_ms()) / 1000,
+        }
+    }
+
     /// Records the step under way (named in the failure when time runs out).
     pub fn step(&self, step: impl Into<String>) {
         *self.step.lock().unwrap_or_else(|e| e.into_inner()) = step.into();

@@ -73,6 +73,23 @@ pub enum Error {
     Control { what: String, fix: &'static str },
     #[error("the Lambda function ran out of time while {step}; raise its timeout or retry the stage")]
     OutOfTime { step: String },
+    /// STS AssumeRole for a target's account failed (before anything changed).
+    #[error(transparent)]
+    AssumeRole(Box<AssumeRoleError>),
+}
+
+/// STS AssumeRole for a target's account failed.
+#[derive(Debug, thiserror::Error)]
+#[error("STS AssumeRole of {role} (to reach a target in account {account}) failed: {source}")]
+pub struct AssumeRoleError {
+    pub role: String,
+    pub account: String,
+    /// Whether UserParameters gave an external id.
+    pub external_id: bool,
+    /// The function's role, as STS named the caller.
+    pub caller: String,
+    #[source]
+    pub source: AwsError,
 }
 
 impl Error {
@@ -104,6 +121,10 @@ impl Error {
             Self::NoPrimaryDeployment { .. } | Self::Rollout(_) => JobFailed,
             Self::Ended { kind, .. } => *kind,
             Self::OutOfTime { .. } => SystemUnavailable,
+            Self::AssumeRole(e) => match e.source.kind {
+                AwsErrorKind::NotFound | AwsErrorKind::Other => Configuration,
+                kind => kind.failure_kind(),
+            },
         }
     }
 
@@ -182,6 +203,29 @@ impl Error {
                  ALLOWED_FAMILIES (template parameter AllowedFamilies; an entry ending in * allows a prefix)"
                     .into(),
             ),
+            Self::Refused(crate::guard::Refusal::Role { .. }) => Some(
+                "name a role the function may assume, or, if this deploy is legitimate, add the role to \
+                 ALLOWED_ROLE_ARNS (template parameter TargetRoleArns, which also lets the function's role assume it)"
+                    .into(),
+            ),
+            Self::AssumeRole(e) => Some(match e.source.kind {
+                AwsErrorKind::AccessDenied => format!(
+                    "the role's trust policy must let the function's role assume it, and the function's role needs \
+                     sts:AssumeRole on it (template parameter TargetRoleArns). Deploy target-account-role.yaml in \
+                     the role's account with FunctionRoleArn={}, or add to the trust policy of {}: \
+                     {{\"Effect\": \"Allow\", \"Principal\": {{\"AWS\": \"{}\"}}, \"Action\": \"sts:AssumeRole\"{}}}",
+                    e.caller,
+                    e.role,
+                    e.caller,
+                    if e.external_id {
+                        ", \"Condition\": {\"StringEquals\": {\"sts:ExternalId\": \"<the externalId of UserParameters>\"}}"
+                    } else {
+                        ""
+                    }
+                ),
+                AwsErrorKind::Unavailable => RETRY_STAGE.into(),
+                _ => "check \"roleArn\" and \"externalId\" in UserParameters".into(),
+            }),
             Self::Refused(crate::guard::Refusal::Bucket { .. }) => Some(
                 "invoke this function only from the pipeline whose artifact bucket is allowed, or add the bucket to \
                  ALLOWED_ARTIFACT_BUCKETS (template parameter AllowedArtifactBuckets)"

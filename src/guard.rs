@@ -21,6 +21,8 @@ pub struct Guard {
     buckets: Option<Vec<String>>,
     /// Task definition families; an entry ending in `*` is a prefix.
     families: Option<Vec<String>>,
+    /// IAM roles the function may assume for a target (`roleArn`); an entry ending in `*` is a prefix.
+    roles: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -40,6 +42,11 @@ pub enum Refusal {
          of those families on a service, and cleans up only those"
     )]
     Family { family: String, allowed: String },
+    #[error(
+        "role {role} is outside ALLOWED_ROLE_ARNS ({allowed}); this function assumes only those roles to reach \
+         another account"
+    )]
+    Role { role: String, allowed: String },
 }
 
 impl Guard {
@@ -49,6 +56,28 @@ impl Guard {
         let var = |name: &str| env::var(name).ok();
         Self::parse(var("ALLOWED_IMAGES").as_deref(), var("ALLOWED_ARTIFACT_BUCKETS").as_deref())
             .with_families(var("ALLOWED_FAMILIES").as_deref())
+            .with_roles(var("ALLOWED_ROLE_ARNS").as_deref())
+    }
+
+    /// With `ALLOWED_ROLE_ARNS` (comma-separated; `*` at the end: a prefix).
+    pub fn with_roles(mut self, roles: Option<&str>) -> Self {
+        let items: Vec<String> =
+            roles.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+        self.roles = (!items.is_empty()).then_some(items);
+        self
+    }
+
+    /// A role a target names must be in `ALLOWED_ROLE_ARNS` (exactly, or below a `prefix*` entry).
+    pub fn check_role(&self, role: &str) -> Result<(), Refusal> {
+        let Some(roles) = &self.roles else { return Ok(()) };
+        let allowed = roles.iter().any(|r| match r.strip_suffix('*') {
+            Some(prefix) => role.starts_with(prefix),
+            None => role == r,
+        });
+        if allowed {
+            return Ok(());
+        }
+        Err(Refusal::Role { role: crate::text::clip(role, 300), allowed: roles.join(", ") })
     }
 
     /// With `ALLOWED_FAMILIES` (comma-separated; `*` at the end: a prefix).
@@ -80,17 +109,18 @@ impl Guard {
                 })
                 .collect()
         });
-        Self { images, buckets: entries(buckets), families: None }
+        Self { images, buckets: entries(buckets), families: None, roles: None }
     }
 
     /// Whether either list is enforced (for the start-up log line).
     pub fn describe(&self) -> String {
         let show = |on: bool| if on { "enforced" } else { "not set: anything is accepted" };
         format!(
-            "ALLOWED_IMAGES {}, ALLOWED_ARTIFACT_BUCKETS {}, ALLOWED_FAMILIES {}",
+            "ALLOWED_IMAGES {}, ALLOWED_ARTIFACT_BUCKETS {}, ALLOWED_FAMILIES {}, ALLOWED_ROLE_ARNS {}",
             show(self.images.is_some()),
             show(self.buckets.is_some()),
-            show(self.families.is_some())
+            show(self.families.is_some()),
+            show(self.roles.is_some())
         )
     }
 

@@ -84,7 +84,7 @@ impl Handler {
     }
 
     async fn work(&self, job: &Job, checkpoint: &Checkpoint) -> Outcome {
-        let cx = Ctx { clients: &self.clients, guard: &self.guard, job, checkpoint, protocol: &self.protocol };
+        let cx = Ctx::new(&self.clients, &self.guard, job, checkpoint, &self.protocol);
         engine::run(&cx).await.unwrap_or_else(Outcome::Failed)
     }
 

@@ -97,7 +97,7 @@ async fn a_missing_tag_is_refused_before_anything_changes_naming_the_closest_tag
         &message,
         &[
             "image 123456789012.dkr.ecr.us-east-1.amazonaws.com/web:2222223 was not found in ECR",
-            "tag \"2222223\" is not in repository \"web\" (registry 123456789012, us-east-1)",
+            "tag \"2222223\" is not in repository \"web\" (registry 123456789012, us-east-1; looked up with the function's own credentials)",
             // Both one character off, newest first; 1111111 is not close.
             "the closest tags, most recent first: \"2222222\" (pushed 2023-11-14T22:23:20Z), \"2222221\" (pushed 2023-11-14T22:18:20Z)",
             "Fix: push the image",
@@ -128,7 +128,7 @@ async fn nothing_close_names_the_most_recent_tags_and_a_missing_repository_is_na
     handler.handle(invocation(deploy_event(NO_WAIT))).await.unwrap();
     let (kind, message) = sent.only_failure();
     assert_eq!(kind, "ConfigurationError");
-    assert!(message.contains("repository \"api\" does not exist in registry 123456789012 (us-east-1)"), "{message}");
+    assert!(message.contains("repository \"api\" does not exist in registry 123456789012 (us-east-1; looked up with the function's own credentials)"), "{message}");
     assert!(sent.registered().is_empty() && sent.updated().is_empty());
 }
 
@@ -152,7 +152,7 @@ async fn access_denied_is_a_permission_error_with_the_fix() {
     assert_says(
         &message,
         &[
-            "DescribeImages for ECR repository arn:aws:ecr:us-east-1:123456789012:repository/web failed",
+            "DescribeImages for ECR repository arn:aws:ecr:us-east-1:123456789012:repository/web (looked up with the function's own credentials) failed",
             "AccessDeniedException",
             "allow the function's role ecr:DescribeImages on this repository",
             "Sid VerifyImages",

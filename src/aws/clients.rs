@@ -11,7 +11,151 @@ use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
 use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 
+use crate::config::Access;
+use crate::error::{AssumeRoleError, AwsError, Error};
 use crate::event::ArtifactCredentials;
+
+/// Every target's clients for one job ([`Clients::reaches`]).
+#[derive(Clone, Debug)]
+pub struct Reaches {
+    home: Reach,
+    reaches: Vec<(Access, Reach)>,
+    per_target: Vec<usize>,
+    /// The function's own account (the job's) and region, when known.
+    home_account: Option<String>,
+    home_region: Option<String>,
+}
+
+impl Reaches {
+    /// The function's own account and region only (no target elsewhere).
+    pub fn home(clients: &Clients, targets: usize) -> Self {
+        Self {
+            home: clients.home.clone(),
+            reaches: Vec::new(),
+            per_target: vec![usize::MAX; targets],
+            home_account: None,
+            home_region: clients.home.ecs.config().region().map(|r| r.to_string()),
+        }
+    }
+
+    /// `arn:<partition>:ecs:<region>:<account>` of the function's own account and region: a home target's
+    /// service's, else made of the function's region and the job's account.
+    pub fn home_prefix(&self, services: &[aws_sdk_ecs::types::Service], targets: &[crate::config::Target]) -> String {
+        let prefix =
+            |s: &aws_sdk_ecs::types::Service| s.service_arn().and_then(crate::text::arn_prefix).map(str::to_owned);
+        if let Some(p) = targets.iter().zip(services).find(|(t, _)| t.access.is_home()).and_then(|(_, s)| prefix(s)) {
+            return p;
+        }
+        let first = services.first().and_then(prefix).unwrap_or_default();
+        let partition = first.split(':').nth(1).unwrap_or("aws");
+        match (&self.home_region, &self.home_account) {
+            (Some(region), Some(account)) => format!("arn:{partition}:ecs:{region}:{account}"),
+            _ => first,
+        }
+    }
+
+    /// Target `i`'s clients.
+    pub fn target(&self, i: usize) -> &Reach {
+        self.per_target.get(i).and_then(|r| self.reaches.get(*r)).map(|(_, r)| r).unwrap_or(&self.home)
+    }
+
+    /// Which reach target `i` uses (targets with the same number share an account and region).
+    pub fn place(&self, i: usize) -> usize {
+        self.per_target.get(i).copied().unwrap_or(usize::MAX)
+    }
+
+    /// The reaches of some of the targets, in that order.
+    pub fn subset(&self, which: &[usize]) -> Reaches {
+        Reaches { per_target: which.iter().map(|i| self.place(*i)).collect(), ..self.clone() }
+    }
+
+    /// The clients for an account (an ECR registry's): a target's role in that account, else the function's own.
+    pub fn for_account(&self, account: &str) -> &Reach {
+        self.reaches.iter().map(|(_, r)| r).find(|r| r.account.as_deref() == Some(account)).unwrap_or(&self.home)
+    }
+
+    /// The distinct reaches, each with the targets it serves (in order).
+    pub fn groups(&self, targets: usize) -> Vec<(&Reach, Vec<usize>)> {
+        let mut out: Vec<(usize, Vec<usize>)> = Vec::new();
+        for i in 0..targets {
+            let r = self.per_target.get(i).copied().unwrap_or(usize::MAX);
+            match out.iter_mut().find(|(k, _)| *k == r) {
+                Some((_, list)) => list.push(i),
+                None => out.push((r, vec![i])),
+            }
+        }
+        out.into_iter().map(|(_, list)| (self.target(list[0]), list)).collect()
+    }
+}
+
+/// `RoleSessionName` for a job: `codepipeline-<job id>`, in STS's characters (`[\w+=,.@-]`), at most 64.
+pub fn session_name(job_id: &str) -> String {
+    let name: String = format!("codepipeline-{job_id}")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || "_+=,.@-".contains(c) { c } else { '-' })
+        .take(64)
+        .collect();
+    if name.len() < 2 { "codepipeline".to_owned() } else { name }
+}
+
+/// STS AssumeRole with the function's own credentials, in the function's region (its regional endpoint), for
+/// as long as the invocation may last (15 minutes at least, STS's minimum).
+async fn assume(
+    sts: &aws_sdk_sts::Client,
+    role: &str,
+    external_id: Option<&str>,
+    job_id: &str,
+    seconds_left: u64,
+) -> Result<Credentials, Error> {
+    let account = role.split(':').nth(4).unwrap_or("?").to_owned();
+    let duration = (seconds_left + 60).clamp(900, 3600) as i32;
+    let out = sts
+        .assume_role()
+        .role_arn(role)
+        .role_session_name(session_name(job_id))
+        .set_external_id(external_id.map(str::to_owned))
+        .duration_seconds(duration)
+        .send()
+        .await
+        .map_err(|e| {
+            let source = AwsError::new(e);
+            Error::AssumeRole(Box::new(AssumeRoleError {
+                role: role.to_owned(),
+                account: account.clone(),
+                external_id: external_id.is_some(),
+                caller: caller_role(&source.text).unwrap_or_else(|| "<the function's role ARN>".to_owned()),
+                source,
+            }))
+        })?;
+    let c = out.credentials().ok_or_else(|| {
+        Error::AssumeRole(Box::new(AssumeRoleError {
+            role: role.to_owned(),
+            account,
+            external_id: external_id.is_some(),
+            caller: String::new(),
+            source: AwsError::unexpected(crate::error::AwsErrorKind::Other, "STS answered without credentials"),
+        }))
+    })?;
+    tracing::info!(role = %role, "assumed the target account's role");
+    Ok(Credentials::new(
+        c.access_key_id(),
+        c.secret_access_key(),
+        Some(c.session_token().to_owned()),
+        std::time::SystemTime::try_from(*c.expiration()).ok(),
+        "AssumeRole",
+    ))
+}
+
+/// The caller's role, from STS's AccessDenied ("User: arn:aws:sts::1:assumed-role/<role>/<session> is not
+/// authorized …").
+fn caller_role(message: &str) -> Option<String> {
+    let start = message.find("arn:aws")?;
+    let arn = message[start..].split_whitespace().next()?;
+    let mut parts = arn.splitn(6, ':');
+    let (partition, account, resource) = (parts.nth(1)?, parts.nth(2)?, parts.next()?);
+    let role = resource.strip_prefix("assumed-role/")?.split('/').next()?;
+    Some(format!("arn:{partition}:iam::{account}:role/{role}"))
+}
 
 /// The function's AWS clients.
 #[derive(Clone, Debug)]
@@ -21,11 +165,17 @@ pub struct Clients {
     pub pipeline: aws_sdk_codepipeline::Client,
     /// S3 settings without credentials of their own: every read uses the job's artifact credentials.
     s3: aws_sdk_s3::Config,
+    /// STS, for the roles of targets in other accounts: built when a job first needs it (cold init builds none).
+    sts: Option<aws_sdk_sts::Client>,
+    sdk: Option<SdkConfig>,
 }
 
 /// The clients that act in one account and region: the function's own ([`Clients::home`]), or a target's.
 #[derive(Clone, Debug)]
 pub struct Reach {
+    /// The account (`None`: the function's own) and region (`None`: the function's) they act in.
+    pub account: Option<String>,
+    pub region: Option<String>,
     pub ecs: aws_sdk_ecs::Client,
     /// EventBridge Scheduler (`schedules`) and EventBridge (`rules`).
     pub scheduler: aws_sdk_scheduler::Client,
@@ -37,6 +187,37 @@ pub struct Reach {
 }
 
 impl Reach {
+    /// The same clients in another account (with the role's credentials) or region: each service's settings
+    /// kept, the credentials and region replaced.
+    fn elsewhere(&self, credentials: Option<Credentials>, access: &Access) -> Reach {
+        if access.is_home() {
+            return self.clone();
+        }
+        let region = access.region.clone().map(aws_config::Region::new);
+        let provider = credentials.map(SharedCredentialsProvider::new);
+        macro_rules! moved {
+            ($config:expr) => {{
+                let mut b = $config.to_builder();
+                if let Some(r) = &region {
+                    b = b.region(r.clone());
+                }
+                if let Some(p) = &provider {
+                    b = b.credentials_provider(p.clone());
+                }
+                b.build()
+            }};
+        }
+        Reach {
+            account: access.account().map(str::to_owned),
+            region: access.region.clone(),
+            ecs: aws_sdk_ecs::Client::from_conf(moved!(self.ecs.config())),
+            scheduler: aws_sdk_scheduler::Client::from_conf(moved!(self.scheduler.config())),
+            events: aws_sdk_eventbridge::Client::from_conf(moved!(self.events.config())),
+            ecr: moved!(self.ecr),
+            logs: moved!(self.logs),
+        }
+    }
+
     /// An ECR client for the registry's region (an image may live in another region than the function).
     pub fn ecr(&self, region: &str, fips: bool) -> aws_sdk_ecr::Client {
         let mut config = self.ecr.to_builder().region(aws_config::Region::new(region.to_owned()));
@@ -71,14 +252,87 @@ impl Clients {
     }
 
     pub fn new(config: &SdkConfig) -> Self {
-        Self::from_parts(
+        let mut clients = Self::from_parts(
             aws_sdk_ecs::Client::new(config),
             aws_sdk_codepipeline::Client::new(config),
             config.into(),
             config.into(),
         )
         .with_logs(config.into())
-        .with_schedules(aws_sdk_scheduler::Client::new(config), aws_sdk_eventbridge::Client::new(config))
+        .with_schedules(aws_sdk_scheduler::Client::new(config), aws_sdk_eventbridge::Client::new(config));
+        clients.sdk = Some(config.clone());
+        clients
+    }
+
+    /// These clients with an STS client (tests hand in a mocked one).
+    pub fn with_sts(mut self, sts: aws_sdk_sts::Client) -> Self {
+        self.sts = Some(sts);
+        self
+    }
+
+    fn sts(&self) -> aws_sdk_sts::Client {
+        match (&self.sts, &self.sdk) {
+            (Some(sts), _) => sts.clone(),
+            (None, Some(sdk)) => aws_sdk_sts::Client::new(sdk),
+            (None, None) => aws_sdk_sts::Client::from_conf(
+                aws_sdk_sts::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .region(self.home.ecs.config().region().cloned())
+                    .build(),
+            ),
+        }
+    }
+
+    /// The clients of every target's account and region for one job: the function's own, or, for a target
+    /// with `roleArn`, the role's (one AssumeRole per distinct role and external id, concurrently), in the
+    /// target's region. Nothing is assumed for targets in the function's own account.
+    pub async fn reaches(
+        &self,
+        targets: &[Access],
+        job_id: &str,
+        job_account: Option<&str>,
+        guard: &crate::guard::Guard,
+        seconds_left: u64,
+    ) -> Result<Reaches, Error> {
+        let mut distinct: Vec<Access> = targets.to_vec();
+        distinct.sort();
+        distinct.dedup();
+        let mut roles: Vec<(String, Option<String>)> =
+            distinct.iter().filter_map(|a| Some((a.role_arn.clone()?, a.external_id.clone()))).collect();
+        roles.sort();
+        roles.dedup();
+        for (role, _) in &roles {
+            guard.check_role(role)?;
+        }
+        let sts = if roles.is_empty() { None } else { Some(self.sts()) };
+        let assumed = futures_util::future::join_all(roles.iter().map(|(role, external)| {
+            let sts = sts.clone();
+            async move {
+                assume(sts.as_ref().expect("built for roles"), role, external.as_deref(), job_id, seconds_left).await
+            }
+        }))
+        .await;
+        let mut credentials = Vec::new();
+        for (key, result) in roles.into_iter().zip(assumed) {
+            credentials.push((key, result?));
+        }
+        let mut reaches = Vec::new();
+        for access in &distinct {
+            let creds = access
+                .role_arn
+                .as_ref()
+                .and_then(|r| credentials.iter().find(|((role, ext), _)| role == r && *ext == access.external_id))
+                .map(|(_, c)| c.clone());
+            reaches.push((access.clone(), self.home.elsewhere(creds, access)));
+        }
+        let per_target = targets.iter().map(|a| distinct.iter().position(|d| d == a).unwrap_or(0)).collect();
+        Ok(Reaches {
+            home: self.home.clone(),
+            reaches,
+            per_target,
+            home_account: job_account.map(str::to_owned),
+            home_region: self.home.ecs.config().region().map(|r| r.to_string()),
+        })
     }
 
     /// Clients from parts (tests hand in mocked ones).
@@ -94,6 +348,8 @@ impl Clients {
         let region = ecr.region().cloned();
         let unset = aws_config::BehaviorVersion::latest();
         let home = Reach {
+            account: None,
+            region: None,
             ecs,
             ecr,
             logs: aws_sdk_cloudwatchlogs::Config::builder().behavior_version(unset).region(region.clone()).build(),
@@ -104,7 +360,7 @@ impl Clients {
                 aws_sdk_eventbridge::Config::builder().behavior_version(unset).region(region).build(),
             ),
         };
-        Self { home, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3 }
+        Self { home, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3, sts: None, sdk: None }
     }
 
     /// These clients with CloudWatch Logs settings (tests hand in mocked ones).
@@ -165,5 +421,28 @@ impl HttpClient for DeferredTls {
 
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         self.0.connector_metadata()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_names_hold_the_job_in_sts_characters() {
+        let job = "0b6a3e52-5f43-4d7e-9d64-1c2f3a4b5c6d";
+        assert_eq!(session_name(job), format!("codepipeline-{job}"));
+        let odd = session_name(&format!("a b/c*{}", "x".repeat(100)));
+        assert_eq!(odd.len(), 64);
+        assert!(odd.starts_with("codepipeline-a-b-c-"), "{odd}");
+        assert!(odd.chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c)));
+    }
+
+    #[test]
+    fn the_caller_role_from_sts_access_denied() {
+        let message = "AccessDenied: User: arn:aws:sts::123456789012:assumed-role/ecs-deployer-role/ecs-deployer is \
+                       not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::210987654321:role/x";
+        assert_eq!(caller_role(message).as_deref(), Some("arn:aws:iam::123456789012:role/ecs-deployer-role"));
+        assert_eq!(caller_role("AccessDenied: not authorized"), None);
     }
 }

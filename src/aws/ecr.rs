@@ -8,7 +8,7 @@ use aws_sdk_ecr::types::{DescribeImagesFilter, ImageIdentifier, TagStatus};
 use aws_smithy_types::date_time::Format;
 use futures_util::future::try_join_all;
 
-use crate::aws::clients::Clients;
+use crate::aws::clients::{Reach, Reaches};
 use crate::error::{Error, aws};
 use crate::images::{self, EcrId, EcrImage};
 use crate::text::edit_distance;
@@ -32,11 +32,22 @@ pub enum ImageCheck {
 
 /// Looks every image of `images` (distinct) up, all at once, when `enabled` (`verifyImages`). The first image
 /// that is missing, or that cannot be looked up, ends the release before anything is registered.
-pub async fn verify(clients: &Clients, images: Vec<String>, enabled: bool) -> Result<Vec<ImageCheck>, Error> {
+///
+/// An image in the registry of a target's account is looked up with that target's role; any other with the
+/// function's own credentials (a registry in another account must allow the function's role).
+pub async fn verify(reaches: &Reaches, images: Vec<String>, enabled: bool) -> Result<Vec<ImageCheck>, Error> {
     if !enabled {
         return Ok(images.into_iter().map(|image| ImageCheck::Unchecked { image }).collect());
     }
-    try_join_all(images.iter().map(|image| check(clients, image))).await
+    try_join_all(images.iter().map(|image| check(reaches, image))).await
+}
+
+/// Whose credentials looked an image up, for the refusal.
+fn who(reach: &Reach) -> String {
+    match &reach.account {
+        Some(account) => format!("looked up with the target role's credentials in account {account}"),
+        None => "looked up with the function's own credentials".to_owned(),
+    }
 }
 
 /// The summary's lines for the checks: the digest each ECR image has now, and which images were not checked.
@@ -51,11 +62,12 @@ pub fn describe(checks: &[ImageCheck]) -> Vec<String> {
         .collect()
 }
 
-async fn check(clients: &Clients, image: &str) -> Result<ImageCheck, Error> {
+async fn check(reaches: &Reaches, image: &str) -> Result<ImageCheck, Error> {
     let Some(reference) = images::ecr(image) else {
         return Ok(ImageCheck::NotEcr { image: image.to_owned() });
     };
-    let ecr = clients.home.ecr(reference.region, reference.fips);
+    let reach = reaches.for_account(reference.account);
+    let ecr = reach.ecr(reference.region, reference.fips);
     let id = match reference.id {
         EcrId::Tag(tag) => ImageIdentifier::builder().image_tag(tag).build(),
         EcrId::Digest(digest) => ImageIdentifier::builder().image_digest(digest).build(),
@@ -70,18 +82,21 @@ async fn check(clients: &Clients, image: &str) -> Result<ImageCheck, Error> {
     match answer {
         Ok(out) => match out.image_details().iter().find_map(|d| d.image_digest()) {
             Some(digest) => Ok(ImageCheck::Found { image: image.to_owned(), digest: digest.to_owned() }),
-            None => Err(missing(&ecr, image, &reference).await),
+            None => Err(missing(&ecr, image, &reference, reach).await),
         },
         Err(e) => match e.as_service_error() {
-            Some(DescribeImagesError::ImageNotFoundException(_)) => Err(missing(&ecr, image, &reference).await),
+            Some(DescribeImagesError::ImageNotFoundException(_)) => Err(missing(&ecr, image, &reference, reach).await),
             Some(DescribeImagesError::RepositoryNotFoundException(_)) => Err(Error::ImageNotInEcr {
                 image: image.to_owned(),
                 problem: format!(
-                    "repository \"{}\" does not exist in registry {} ({})",
-                    reference.repository, reference.account, reference.region
+                    "repository \"{}\" does not exist in registry {} ({}; {})",
+                    reference.repository,
+                    reference.account,
+                    reference.region,
+                    who(reach)
                 ),
             }),
-            _ => Err(aws("DescribeImages", resource(&reference))(e)),
+            _ => Err(aws("DescribeImages", format!("{} ({})", resource(&reference), who(reach)))(e)),
         },
     }
 }
@@ -92,14 +107,17 @@ fn resource(reference: &EcrImage<'_>) -> String {
 }
 
 /// The image is not in its repository: say so, with the tags that are there.
-async fn missing(ecr: &aws_sdk_ecr::Client, image: &str, reference: &EcrImage<'_>) -> Error {
+async fn missing(ecr: &aws_sdk_ecr::Client, image: &str, reference: &EcrImage<'_>, reach: &Reach) -> Error {
     let (what, wanted) = match reference.id {
         EcrId::Tag(tag) => (format!("tag \"{tag}\""), Some(tag)),
         EcrId::Digest(digest) => (format!("digest {digest}"), None),
     };
     let mut problem = format!(
-        "{what} is not in repository \"{}\" (registry {}, {})",
-        reference.repository, reference.account, reference.region
+        "{what} is not in repository \"{}\" (registry {}, {}; {})",
+        reference.repository,
+        reference.account,
+        reference.region,
+        who(reach)
     );
     match tags(ecr, reference).await {
         Ok(tags) => problem.push_str(&match suggest(wanted, &tags) {

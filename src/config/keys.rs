@@ -40,6 +40,8 @@ use Action::{Continue, Deploy, Rollback};
 const ALL: &[Action] = &[Deploy, Continue, Rollback];
 const DEPLOY: &[Action] = &[Deploy];
 const YES: Result<(), &str> = Ok(());
+const WHERE: &str =
+    "the pipeline says where a release goes (the account, by its role, and the region), never the build";
 
 const fn rule(
     key: &'static str,
@@ -51,11 +53,14 @@ const fn rule(
 }
 
 /// Every key, in the order README lists them.
-pub const RULES: [Rule; 30] = [
+pub const RULES: [Rule; 33] = [
     rule("action", ALL, Err("the pipeline says what the action does"), false),
     rule("cluster", ALL, YES, true),
     rule("service", ALL, YES, true),
     rule("services", ALL, YES, false),
+    rule("roleArn", ALL, Err(WHERE), true),
+    rule("externalId", ALL, Err(WHERE), true),
+    rule("region", ALL, Err(WHERE), true),
     rule("atomic", DEPLOY, YES, false),
     rule("taskDefinition", &[Deploy, Rollback], Err("a promotion reads no artifact, so no deploy file"), false),
     rule("serviceDeploymentArn", &[Continue], Err("a continue reads no artifact"), false),
@@ -85,11 +90,14 @@ pub const RULES: [Rule; 30] = [
 ];
 
 /// Every key the contract accepts, in the order README lists them (`readme_lists_every_key_in_order`).
-pub const KEYS: [&str; 30] = [
+pub const KEYS: [&str; 33] = [
     "action",
     "cluster",
     "service",
     "services",
+    "roleArn",
+    "externalId",
+    "region",
     "atomic",
     "taskDefinition",
     "serviceDeploymentArn",

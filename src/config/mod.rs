@@ -5,6 +5,7 @@
 //! Validation only: every problem names the key, suggests the nearest valid key for a typo, and says what
 //! a valid value looks like.
 
+pub mod access;
 pub mod before_deploy;
 pub mod keys;
 pub mod overrides;
@@ -12,6 +13,7 @@ pub mod overrides;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use access::Access;
 use before_deploy::{BeforeDeploy, Schedules};
 pub use keys::{Action, KEYS};
 use keys::{RELEASE_KEYS, rule_of};
@@ -69,6 +71,8 @@ pub struct Target {
     pub overrides: Overrides,
     /// Containers the entry itself overrides: each must be one of this service's.
     pub own_containers: Vec<String>,
+    /// Its account (by the role assumed there) and region; the default: the function's own.
+    pub access: Access,
 }
 
 impl Target {
@@ -80,12 +84,16 @@ impl Target {
             task_definition_file: None,
             overrides: Overrides::default(),
             own_containers: Vec::new(),
+            access: Access::default(),
         }
     }
 
-    /// "service web in cluster prod".
+    /// "service web in cluster prod", with the account and region when not the function's own.
     pub fn describe(&self) -> String {
-        format!("service {} in cluster {}", self.service, self.cluster)
+        match self.access.describe() {
+            Some(place) => format!("service {} in cluster {} ({place})", self.service, self.cluster),
+            None => format!("service {} in cluster {}", self.service, self.cluster),
+        }
     }
 }
 
@@ -134,6 +142,8 @@ pub struct Params {
     pub schedules: Schedules,
     /// The deploy file named the schedules: a continuation job cannot read them from UserParameters.
     pub schedules_from_file: bool,
+    /// Every target's default account and region (`roleArn`, `externalId`, `region` at the top level).
+    pub access: Access,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -211,6 +221,20 @@ pub fn with_deploy_file(raw: Option<&str>, file: &str, content: &[u8]) -> Result
                     .into(),
             ));
         }
+        if key == "services"
+            && let Some(entry) = value
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .find(|e| access::KEYS.iter().any(|k| e.contains_key(*k)))
+        {
+            let key = access::KEYS.iter().find(|k| entry.contains_key(**k)).copied().unwrap_or("roleArn");
+            return Err(problem(format!(
+                "sets \"{key}\" in a \"services\" entry, which only UserParameters may set: the pipeline says where \
+                 a release goes (the account, by its role, and the region), never the build"
+            )));
+        }
         if map.contains_key(&key) {
             return Err(problem(format!(
                 "sets \"{key}\", which UserParameters sets too; set it in one place (the pipeline says where: \
@@ -248,7 +272,8 @@ fn validate(map: &Map<String, Value>, complete: bool, targets_from_file: bool) -
     fields.only_with(action)?;
     let overrides = Overrides::parse(map)?;
     let task_definition_file = fields.optional_file("taskDefinitionFile")?;
-    let targets = fields.targets(complete, &overrides, &task_definition_file)?;
+    let access = Access::parse(map, &Access::default())?;
+    let targets = fields.targets(complete, &overrides, &task_definition_file, &access)?;
     let params = Params {
         action,
         single: !map.contains_key("services"),
@@ -274,6 +299,7 @@ fn validate(map: &Map<String, Value>, complete: bool, targets_from_file: bool) -
         before_deploy: before_deploy::parse_before_deploy(map)?,
         schedules: before_deploy::parse_schedules(map)?,
         schedules_from_file: false,
+        access,
     };
     if !params.schedules.is_empty() && params.wait == Wait::No {
         let key = if params.schedules.schedules.is_empty() { "rules" } else { "schedules" };
@@ -397,6 +423,7 @@ impl Fields<'_> {
         complete: bool,
         overrides: &Overrides,
         task_definition_file: &Option<String>,
+        access: &Access,
     ) -> Result<Vec<Target>, ParamsError> {
         let with_defaults = |cluster: String, service: String| Target {
             cluster,
@@ -404,6 +431,7 @@ impl Fields<'_> {
             task_definition_file: task_definition_file.clone(),
             overrides: overrides.clone(),
             own_containers: Vec::new(),
+            access: access.clone(),
         };
         let top_cluster = self.optional_name("cluster")?;
         let Some(value) = self.0.get("services") else {
@@ -446,7 +474,7 @@ impl Fields<'_> {
                         .unwrap_or_default();
                     with_defaults(cluster, service)
                 }
-                Value::Object(o) => self.entry(i, o, &top_cluster, overrides, task_definition_file)?,
+                Value::Object(o) => self.entry(i, o, &top_cluster, overrides, task_definition_file, access)?,
                 other => {
                     return Err(invalid(
                         KEY,
@@ -473,6 +501,7 @@ impl Fields<'_> {
         top_cluster: &Option<String>,
         overrides: &Overrides,
         task_definition_file: &Option<String>,
+        access: &Access,
     ) -> Result<Target, ParamsError> {
         if let Some(extra) = o.keys().find(|k| !keys::entry_keys().any(|e| e == k.as_str())) {
             let allowed: Vec<&str> = keys::entry_keys().collect();
@@ -493,8 +522,10 @@ impl Fields<'_> {
         let own = Overrides::parse(o).map_err(|e| wrap(e.into()))?;
         let fields = Fields(o);
         let file = fields.optional_file("taskDefinitionFile").map_err(wrap)?;
+        let access = Access::parse(o, access).map_err(wrap)?;
         Ok(Target {
             task_definition_file: file.or_else(|| task_definition_file.clone()),
+            access,
             own_containers: own.containers.keys().cloned().collect(),
             overrides: overrides.with(&own),
             cluster,
@@ -716,6 +747,7 @@ mod tests {
                 before_deploy: None,
                 schedules: Default::default(),
                 schedules_from_file: false,
+                access: Access::default(),
             }
         );
     }

@@ -8,13 +8,14 @@ use tracing::{info, warn};
 
 use super::describe::all;
 use super::plan::{Move, NewRevision, Plan};
+use crate::aws::clients::Reaches;
 use crate::aws::ecs;
 use crate::clock::now;
 use crate::config::{DEFAULT_TIMEOUT_MINUTES, MAX_TIMEOUT_MINUTES, Params, Target, Wait};
 use crate::error::{Error, FailureKind};
 use crate::guard::Guard;
 use crate::judge::deployment;
-use crate::text::{arn_prefix, clip, family_and_revision, short_arn};
+use crate::text::{clip, family_and_revision, short_arn};
 use crate::token::{CAUSE_CHARS, Failure, Op, Slot, State, Tracker, VERSION};
 
 /// What one target's move started.
@@ -49,7 +50,7 @@ pub struct Applied {
 /// this job registered already before registering, and again after (a delivery of the same job that ran before
 /// or beside this one); the older one wins.
 pub async fn apply(
-    ecs: &aws_sdk_ecs::Client,
+    reaches: &Reaches,
     guard: &Guard,
     params: &Params,
     plan: &Plan,
@@ -58,6 +59,8 @@ pub async fn apply(
     guarded: bool,
 ) -> Result<Applied, Error> {
     let registered = all(plan.revisions.iter().map(|r| async move {
+        // A revision is registered in the account and region of the targets that get it.
+        let ecs = &reaches.target(r.targets.first().copied().unwrap_or(0)).ecs;
         if guarded {
             register_once(ecs, &r.base, &r.edit, job).await
         } else {
@@ -67,72 +70,75 @@ pub async fn apply(
     }))
     .await?;
     let started_at = now();
-    let moves = join_all(plan.targets.iter().zip(&params.targets).zip(services).map(|((tp, target), service)| {
-        let registered = &registered;
-        async move {
-            let rev = match &tp.mv {
-                Move::Release(r) => Some(registered[*r].0.clone()),
-                _ => tp.rev.clone(),
-            };
-            let headline = match &tp.mv {
-                Move::Release(r) => {
-                    let (arn, carried, _) = &registered[*r];
-                    release_headline(&plan.revisions[*r], arn, &tp.running, target, carried)
-                }
-                _ => tp.why.clone(),
-            };
-            let mut started = Started { rev: rev.clone(), prev: tp.prev.clone(), headline, ..Started::default() };
-            match &tp.mv {
-                Move::Release(_) | Move::Update { revert: false, .. } => {
-                    let (to, force) = match &tp.mv {
-                        Move::Update { to, force, .. } => (to.clone(), *force),
-                        _ => (rev.clone().unwrap_or_default(), params.force_new_deployment),
-                    };
-                    if let Move::Release(r) = tp.mv
-                        && !registered[r].2
-                        && let Some(adopted) = own_deployment(ecs, target, service, &to).await?
-                    {
-                        return Ok(Started {
-                            headline: format!("{} (found this job's deployment of it)", tp.why),
-                            ..adopted
-                        });
+    let moves = join_all(plan.targets.iter().zip(&params.targets).zip(services).enumerate().map(
+        |(i, ((tp, target), service))| {
+            let registered = &registered;
+            let ecs = &reaches.target(i).ecs;
+            async move {
+                let rev = match &tp.mv {
+                    Move::Release(r) => Some(registered[*r].0.clone()),
+                    _ => tp.rev.clone(),
+                };
+                let headline = match &tp.mv {
+                    Move::Release(r) => {
+                        let (arn, carried, _) = &registered[*r];
+                        release_headline(&plan.revisions[*r], arn, &tp.running, target, carried)
                     }
-                    let updated = ecs::update_service(ecs, &target.cluster, &target.service, &to, force).await?;
-                    let (sd, dep) = followed(ecs, target, &updated, &to, started_at).await?;
-                    started.sd = sd;
-                    started.dep = dep;
-                    started.state = Some(State::Moving);
+                    _ => tp.why.clone(),
+                };
+                let mut started = Started { rev: rev.clone(), prev: tp.prev.clone(), headline, ..Started::default() };
+                match &tp.mv {
+                    Move::Release(_) | Move::Update { revert: false, .. } => {
+                        let (to, force) = match &tp.mv {
+                            Move::Update { to, force, .. } => (to.clone(), *force),
+                            _ => (rev.clone().unwrap_or_default(), params.force_new_deployment),
+                        };
+                        if let Move::Release(r) = tp.mv
+                            && !registered[r].2
+                            && let Some(adopted) = own_deployment(ecs, target, service, &to).await?
+                        {
+                            return Ok(Started {
+                                headline: format!("{} (found this job's deployment of it)", tp.why),
+                                ..adopted
+                            });
+                        }
+                        let updated = ecs::update_service(ecs, &target.cluster, &target.service, &to, force).await?;
+                        let (sd, dep) = followed(ecs, target, &updated, &to, started_at).await?;
+                        started.sd = sd;
+                        started.dep = dep;
+                        started.state = Some(State::Moving);
+                    }
+                    // The rollback action's moves are the rollbacks a look starts: one routine ([`fix`]), below.
+                    Move::Update { revert: true, to, .. } => {
+                        started.rev = Some(tp.running.clone());
+                        started.prev = Some(to.clone());
+                        started.state = Some(State::Reverting);
+                    }
+                    Move::Stop { sd } => {
+                        started.sd = sd.clone();
+                        started.state = Some(State::Undoing);
+                    }
+                    Move::Continue { sd, hook, .. } => {
+                        ecs::continue_deployment(ecs, sd, hook, DeploymentLifecycleHookAction::Continue).await?;
+                        info!(service_deployment = %sd, hook = %hook, "continued the deployment");
+                        started.sd = sd.clone();
+                        started.state = Some(State::Moving);
+                    }
+                    Move::Adopt { sd } => {
+                        started.sd = sd.clone();
+                        started.dep = ecs::primary_deployment(service, &tp.running).map(str::to_owned);
+                        started.state = Some(State::Moving);
+                    }
+                    Move::Done => started.state = Some(State::Done),
+                    Move::Failed(_) => started.state = Some(State::Failed),
                 }
-                // The rollback action's moves are the rollbacks a look starts: one routine ([`fix`]), below.
-                Move::Update { revert: true, to, .. } => {
-                    started.rev = Some(tp.running.clone());
-                    started.prev = Some(to.clone());
-                    started.state = Some(State::Reverting);
-                }
-                Move::Stop { sd } => {
-                    started.sd = sd.clone();
-                    started.state = Some(State::Undoing);
-                }
-                Move::Continue { sd, hook, .. } => {
-                    ecs::continue_deployment(ecs, sd, hook, DeploymentLifecycleHookAction::Continue).await?;
-                    info!(service_deployment = %sd, hook = %hook, "continued the deployment");
-                    started.sd = sd.clone();
-                    started.state = Some(State::Moving);
-                }
-                Move::Adopt { sd } => {
-                    started.sd = sd.clone();
-                    started.dep = ecs::primary_deployment(service, &tp.running).map(str::to_owned);
-                    started.state = Some(State::Moving);
-                }
-                Move::Done => started.state = Some(State::Done),
-                Move::Failed(_) => started.state = Some(State::Failed),
+                Ok::<Started, Error>(started)
             }
-            Ok::<Started, Error>(started)
-        }
-    }))
+        },
+    ))
     .await;
     let (timeout, timeout_note) = timeout(params, services);
-    let mut tracker = tracker(params, plan.op, services, started_at, timeout, job);
+    let mut tracker = tracker(reaches, params, plan.op, services, started_at, timeout, job);
     let mut started = Vec::new();
     let mut errors: Vec<(usize, Error)> = Vec::new();
     for (i, result) in moves.into_iter().enumerate() {
@@ -164,7 +170,7 @@ pub async fn apply(
             _ => None,
         })
         .collect();
-    for (i, line, kind) in fix(ecs, guard, &mut tracker, targets, &fixes).await {
+    for (i, line, kind) in fix(reaches, guard, &mut tracker, targets, &fixes).await {
         started[i].headline = format!("{}: {line}", started[i].headline);
         if let (Some(kind), None) = (kind, &tracker.failed) {
             tracker.failed = Some(Failure(i, clip(&line, CAUSE_CHARS), kind_char(kind)));
@@ -231,9 +237,16 @@ fn release_headline(rev: &NewRevision, arn: &str, running: &str, target: &Target
 
 /// The tracker of what an action announces before it changes anything (report first, then change): every
 /// target that is to change is pending, what it goes to and comes from written down for the next job to find.
-pub fn announced(params: &Params, plan: &Plan, services: &[Service], job: &str, tries: u8) -> Tracker {
+pub fn announced(
+    reaches: &Reaches,
+    params: &Params,
+    plan: &Plan,
+    services: &[Service],
+    job: &str,
+    tries: u8,
+) -> Tracker {
     let (timeout, _) = timeout(params, services);
-    let mut t = tracker(params, plan.op, services, now(), timeout, job);
+    let mut t = tracker(reaches, params, plan.op, services, now(), timeout, job);
     t.tries = tries;
     let targets = &params.targets;
     for (i, (tp, service)) in plan.targets.iter().zip(services).enumerate() {
@@ -316,13 +329,21 @@ fn slot(fams: &mut Vec<String>, s: &Started, running: &str, targets: &[Target]) 
 }
 
 /// An empty tracker for the action, started now.
-fn tracker(params: &Params, op: Op, services: &[Service], started: i64, timeout: u32, job: &str) -> Tracker {
+fn tracker(
+    reaches: &Reaches,
+    params: &Params,
+    op: Op,
+    services: &[Service],
+    started: i64,
+    timeout: u32,
+    job: &str,
+) -> Tracker {
     let reverting = op == Op::Rollback;
     Tracker {
         v: VERSION,
         job: job.to_owned(),
         op,
-        arn: services.first().and_then(|s| s.service_arn()).and_then(arn_prefix).unwrap_or_default().to_owned(),
+        arn: reaches.home_prefix(services, &params.targets),
         fams: Vec::new(),
         t: Vec::new(),
         names: if params.targets_from_file {
@@ -460,7 +481,7 @@ pub enum Fix {
 /// Starts the rollbacks, all at once. A stop that ECS refuses falls back to updating the service to its
 /// previous revision; a target whose rollback cannot start is BackFailed, with why. Returns a line per fix.
 pub async fn fix(
-    ecs: &aws_sdk_ecs::Client,
+    reaches: &Reaches,
     guard: &Guard,
     tracker: &mut Tracker,
     targets: &[Target],
@@ -474,6 +495,7 @@ pub async fn fix(
                 Fix::Stop(i) | Fix::Revert(i) => *i,
             };
             let target = &targets[i];
+            let ecs = &reaches.target(i).ecs;
             let stopped = match (f, tracker.deployment_arn(i, targets)) {
                 (Fix::Stop(_), Some(sd)) => match ecs::roll_back(ecs, &sd).await {
                     Ok(()) => {
@@ -539,7 +561,7 @@ pub async fn fix(
 /// Makes, again, the changes announced for `which` that were not seen made (the job that announced them did
 /// not make them): under this job's own announcement. Returns what ECS refused.
 pub async fn redo(
-    ecs: &aws_sdk_ecs::Client,
+    reaches: &Reaches,
     guard: &Guard,
     t: &mut Tracker,
     targets: &[Target],
@@ -550,6 +572,7 @@ pub async fn redo(
     let mut fixes = Vec::new();
     for &i in which {
         let target = &targets[i];
+        let ecs = &reaches.target(i).ecs;
         match t.t[i].state() {
             State::Stopping => fixes.push(Fix::Stop(i)),
             State::Returning => fixes.push(Fix::Revert(i)),
@@ -586,7 +609,7 @@ pub async fn redo(
             _ => {}
         }
     }
-    for (i, line, kind) in fix(ecs, guard, t, targets, &fixes).await {
+    for (i, line, kind) in fix(reaches, guard, t, targets, &fixes).await {
         if let Some(kind) = kind {
             refused.push((i, Error::Ended { kind, text: format!("{}: {line}", targets[i].service) }));
         }

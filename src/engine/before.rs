@@ -226,7 +226,7 @@ pub(super) async fn start(
     extra: &[String],
 ) -> Result<Outcome, Error> {
     let targets = &params.targets;
-    let mut tracker = apply::announced(params, plan, services, &origin.job, origin.tries);
+    let mut tracker = apply::announced(cx.reaches(), params, plan, services, &origin.job, origin.tries);
     for slot in &mut tracker.t {
         if slot.state() == State::Applying {
             slot.set(State::Queued);
@@ -286,7 +286,7 @@ async fn register_and_run(
     task_plan: &TaskPlan,
     tracker: &mut Tracker,
 ) -> Result<(), Error> {
-    let ecs = cx.ecs();
+    let ecs = cx.ecs_of(0);
     let mut registered = Vec::new();
     for revision in &plan.revisions {
         let (arn, ..) = apply::register_once(ecs, &revision.base, &revision.edit, &origin.job).await?;
@@ -344,7 +344,7 @@ pub(super) async fn follow(
     mut t: Tracker,
     targets: &[Target],
 ) -> Result<Outcome, Error> {
-    let ecs = cx.ecs();
+    let ecs = cx.ecs_of(0);
     let cluster = cluster(&t, targets);
     let Some(run) = t.task.clone() else { return Err(Error::Plan("no beforeDeploy task to follow".into())) };
     if run.state == TaskState::Announced {
@@ -491,7 +491,7 @@ async fn timed_out(
     let reason = format!("codepipeline-ecs-deployer: beforeDeploy timed out after {} min (job {})", run.minutes, t.job);
     let stop = || async {
         for id in &running {
-            match ecs::stop_task(cx.ecs(), cluster, id, &reason).await {
+            match ecs::stop_task(cx.ecs_of(0), cluster, id, &reason).await {
                 Ok(()) => info!(task = %id, "stopped the beforeDeploy task that timed out"),
                 Err(e) => error!(task = %id, error = %e.message(), "could not stop the beforeDeploy task"),
             }
@@ -524,7 +524,7 @@ async fn failure_text(
         return head;
     };
     cx.checkpoint.step("reading the last lines of the beforeDeploy task's log".to_owned());
-    let td = match ecs::describe_task_definition(cx.ecs(), arn).await {
+    let td = match ecs::describe_task_definition(cx.ecs_of(0), arn).await {
         Ok(td) => td,
         Err(e) => return format!("{head}\nIts log could not be located: {}", e.message()),
     };
@@ -537,7 +537,7 @@ async fn failure_text(
         Err(where_) => return format!("{head}\n{where_}."),
     };
     let at = format!("{} in log group {}", place.stream, place.group);
-    let reach = &cx.clients.home;
+    let reach = cx.reaches().target(0);
     match logs::last_lines(reach, &place, 20).await {
         Ok(lines) if lines.is_empty() => format!("{head}\nIts log stream {at} holds no lines."),
         Ok(lines) => {
@@ -558,7 +558,7 @@ async fn move_services(
     tasks: &[aws_sdk_ecs::types::Task],
     lines: Vec<String>,
 ) -> Result<Outcome, Error> {
-    let ecs = cx.ecs();
+    let ecs = cx.ecs_of(0);
     // What each waiting target moves to: a release's revision registered after the announcement is found by
     // the task's own revision (its family), or among its family's newest (registered by this job).
     let task_td = tasks.first().and_then(|k| k.task_definition_arn()).unwrap_or_default().to_owned();
@@ -619,7 +619,7 @@ async fn move_services(
         cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
     }
     cx.checkpoint.step(format!("updating {} service(s) after the beforeDeploy task", queued.len()));
-    let refused = apply::redo(ecs, cx.guard, &mut t, targets, &queued, None).await;
+    let refused = apply::redo(cx.reaches(), cx.guard, &mut t, targets, &queued, None).await;
     for (i, error) in &refused {
         error!(service = %targets[*i].service, error = %error.message(), "ECS refused an update after the beforeDeploy task");
         cx.protocol.remember(&t.job, error);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use aws_sdk_ecs::types::{DeploymentControllerType, Service, ServiceDeployment};
 use futures_util::future::join_all;
 
+use crate::aws::clients::{Reach, Reaches};
 use crate::aws::ecs::{self, Described};
 use crate::config::Target;
 use crate::error::{AwsError, AwsErrorKind, Error};
@@ -17,9 +18,44 @@ pub async fn all<T>(
     join_all(futures).await.into_iter().collect()
 }
 
-/// Every target's service, in the targets' order: one DescribeServices per cluster (10 services a call), all at
-/// once. A missing service is a configuration error naming it.
-pub async fn services(ecs: &aws_sdk_ecs::Client, targets: &[Target]) -> Result<Vec<Service>, Error> {
+/// Every target's service, in the targets' order: in each target's account and region, one DescribeServices
+/// per cluster (10 services a call), all at once. A missing service is a configuration error naming it.
+pub async fn services(reaches: &Reaches, targets: &[Target]) -> Result<Vec<Service>, Error> {
+    let groups = reaches.groups(targets.len());
+    if groups.len() == 1 {
+        return services_in(&groups[0].0.ecs, targets).await;
+    }
+    let answers = all(groups.iter().map(|(reach, which)| async move {
+        let mine: Vec<Target> = which.iter().map(|i| targets[*i].clone()).collect();
+        services_in(&reach.ecs, &mine).await
+    }))
+    .await?;
+    let mut out: Vec<Option<Service>> = vec![None; targets.len()];
+    for ((_, which), found) in groups.iter().zip(answers) {
+        for (i, service) in which.iter().zip(found) {
+            out[*i] = Some(service);
+        }
+    }
+    out.into_iter().zip(targets).map(|(s, t)| s.ok_or_else(|| missing(t))).collect()
+}
+
+/// Resources of targets (`(target, ARN)`), grouped by the clients of the targets' accounts and regions (in
+/// order of first appearance), each ARN once per group.
+pub fn by_place<'r>(reaches: &'r Reaches, items: &[(usize, String)]) -> Vec<(&'r Reach, Vec<String>)> {
+    let mut out: Vec<(usize, &Reach, Vec<String>)> = Vec::new();
+    for (i, arn) in items {
+        let place = reaches.place(*i);
+        match out.iter_mut().find(|(p, ..)| *p == place) {
+            Some((_, _, list)) if list.contains(arn) => {}
+            Some((_, _, list)) => list.push(arn.clone()),
+            None => out.push((place, reaches.target(*i), vec![arn.clone()])),
+        }
+    }
+    out.into_iter().map(|(_, r, list)| (r, list)).collect()
+}
+
+/// The services of targets that share one account and region.
+async fn services_in(ecs: &aws_sdk_ecs::Client, targets: &[Target]) -> Result<Vec<Service>, Error> {
     let mut clusters: Vec<&str> = targets.iter().map(|t| t.cluster.as_str()).collect();
     clusters.dedup();
     let mut seen = Vec::new();
@@ -67,47 +103,58 @@ pub fn check(service: &Service) -> Result<(), Error> {
 }
 
 /// The distinct task definitions named, described concurrently (with tags and raw JSON), by ARN.
+/// Each in the account and region of the target it belongs to (`(target, ARN)`).
 pub async fn task_definitions(
-    ecs: &aws_sdk_ecs::Client,
-    arns: impl IntoIterator<Item = String>,
+    reaches: &Reaches,
+    items: impl IntoIterator<Item = (usize, String)>,
 ) -> Result<BTreeMap<String, Described>, Error> {
-    let mut distinct: Vec<String> = arns.into_iter().collect();
-    distinct.sort();
-    distinct.dedup();
-    let described = all(distinct.iter().map(|arn| ecs::describe_task_definition(ecs, arn))).await?;
-    Ok(distinct.into_iter().zip(described).collect())
+    let items: Vec<(usize, String)> = items.into_iter().collect();
+    let groups = by_place(reaches, &items);
+    let wanted: Vec<(&Reach, &String)> =
+        groups.iter().flat_map(|(r, arns)| arns.iter().map(move |a| (*r, a))).collect();
+    let described = all(wanted.iter().map(|(reach, arn)| ecs::describe_task_definition(&reach.ecs, arn))).await?;
+    Ok(wanted.into_iter().map(|(_, a)| a.clone()).zip(described).collect())
 }
 
 /// Service deployments by ARN (one DescribeServiceDeployments per 20); those ECS no longer knows are left out.
+/// Each asked of the account and region of the target it belongs to (`(target, ARN)`).
 pub async fn deployments(
-    ecs: &aws_sdk_ecs::Client,
-    arns: &[String],
+    reaches: &Reaches,
+    items: &[(usize, String)],
 ) -> Result<BTreeMap<String, ServiceDeployment>, Error> {
-    let mut wanted = arns.to_vec();
-    wanted.sort();
-    wanted.dedup();
-    if wanted.is_empty() {
+    if items.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let found = ecs::describe_service_deployments(ecs, &wanted).await?;
-    Ok(found.into_iter().filter_map(|d| Some((d.service_deployment_arn()?.to_owned(), d))).collect())
+    let groups = by_place(reaches, items);
+    let found = all(groups.iter().map(|(reach, arns)| ecs::describe_service_deployments(&reach.ecs, arns))).await?;
+    Ok(found.into_iter().flatten().filter_map(|d| Some((d.service_deployment_arn()?.to_owned(), d))).collect())
 }
 
 /// The task definition of each service revision named (one DescribeServiceRevisions per 20), by revision ARN.
 pub async fn revision_task_definitions(
-    ecs: &aws_sdk_ecs::Client,
-    arns: &[String],
+    reaches: &Reaches,
+    items: &[(usize, String)],
 ) -> Result<BTreeMap<String, String>, Error> {
-    let mut wanted = arns.to_vec();
-    wanted.sort();
-    wanted.dedup();
-    if wanted.is_empty() {
+    if items.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let revisions = ecs::describe_service_revisions(ecs, &wanted).await?;
+    let revisions = service_revisions(reaches, items).await?;
     Ok(revisions
         .iter()
         .filter_map(|r| Some((r.service_revision_arn()?.to_owned(), r.task_definition()?.to_owned())))
+        .collect())
+}
+
+/// Service revisions by ARN, each asked of its own account and region (one DescribeServiceRevisions per 20).
+pub async fn service_revisions(
+    reaches: &Reaches,
+    items: &[(usize, String)],
+) -> Result<Vec<aws_sdk_ecs::types::ServiceRevision>, Error> {
+    let groups = by_place(reaches, items);
+    Ok(all(groups.iter().map(|(reach, arns)| ecs::describe_service_revisions(&reach.ecs, arns)))
+        .await?
+        .into_iter()
+        .flatten()
         .collect())
 }
 

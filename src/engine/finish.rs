@@ -10,6 +10,7 @@ use tracing::{info, warn};
 
 use super::decide::Look;
 use super::describe;
+use crate::aws::clients::Reaches;
 use crate::aws::ecs;
 use crate::config::Target;
 use crate::guard::Guard;
@@ -20,7 +21,7 @@ use crate::token::{State, Tracker};
 /// Per target, the images ECS resolved for the revision its deployment left it on (the target revision; for a
 /// deployment rolled back, `undone`, the one it rolled back to), by the look's answers.
 pub async fn digests(
-    ecs: &aws_sdk_ecs::Client,
+    reaches: &Reaches,
     looks: &[Option<Look>],
     undone: &[bool],
 ) -> Vec<Option<Result<(String, Vec<ContainerImage>), String>>> {
@@ -34,11 +35,12 @@ pub async fn digests(
         _ => None,
     };
     let undone = |i: usize| undone.get(i).unwrap_or(&false);
-    let wanted: Vec<String> = looks.iter().enumerate().filter_map(|(i, l)| revision((l, undone(i)))).collect();
+    let wanted: Vec<(usize, String)> =
+        looks.iter().enumerate().filter_map(|(i, l)| revision((l, undone(i))).map(|r| (i, r))).collect();
     let described = if wanted.is_empty() {
         Ok(Vec::new())
     } else {
-        ecs::describe_service_revisions(ecs, &wanted).await.map_err(|e| e.to_string())
+        describe::service_revisions(reaches, &wanted).await.map_err(|e| e.to_string())
     };
     looks
         .iter()
@@ -163,6 +165,8 @@ pub struct CleanUp {
 #[derive(Debug)]
 struct FamilyCleanUp {
     family: String,
+    /// A target of the family: its account and region are the family's.
+    target: usize,
     active: usize,
     chosen: Vec<String>,
     left: usize,
@@ -215,39 +219,49 @@ fn kept_lines(f: &FamilyCleanUp) -> Vec<String> {
 }
 
 /// `keepRevisions`: after a final success, each family this action deployed keeps its newest `keep` ACTIVE
-/// revisions and every protected one; the rest go. Reads only: [`clean_up`] deregisters.
-pub async fn clean_up_plan(
+/// revisions and every protected one; the rest go. In each account and region the action's targets are in, on
+/// its own. Reads only: [`clean_up`] deregisters.
+pub async fn clean_up_plan(reaches: &Reaches, guard: &Guard, t: &Tracker, targets: &[Target], keep: u32) -> CleanUp {
+    let mut plan = CleanUp { keep, ..CleanUp::default() };
+    for (reach, which) in reaches.groups(targets.len()) {
+        clean_up_plan_in(&reach.ecs, guard, t, targets, &which, &mut plan).await;
+    }
+    plan
+}
+
+async fn clean_up_plan_in(
     ecs: &aws_sdk_ecs::Client,
     guard: &Guard,
     t: &Tracker,
     targets: &[Target],
-    keep: u32,
-) -> CleanUp {
+    which: &[usize],
+    plan: &mut CleanUp,
+) {
     // Only the families this action deployed, and with ALLOWED_FAMILIES only those it names.
-    let mut families: Vec<String> = Vec::new();
-    for slot in &t.t {
+    let mut families: Vec<(String, usize)> = Vec::new();
+    for &i in which {
+        let slot = &t.t[i];
         if slot.state() == State::Done && slot.3 != 0 {
             let family = t.family(slot.2, targets);
-            if !families.contains(&family) && guard.check_family(&family).is_ok() {
-                families.push(family);
+            if !families.iter().any(|(f, _)| *f == family) && guard.check_family(&family).is_ok() {
+                families.push((family, i));
             }
         }
     }
-    let mut plan = CleanUp { keep, ..CleanUp::default() };
     if families.is_empty() {
-        return plan;
+        return;
     }
-    let protected = match protected(ecs, t, targets).await {
+    let protected = match protected(ecs, t, targets, which).await {
         Ok(p) => p,
         Err(e) => {
             plan.warning = Some(format!(
                 "warning: keepRevisions: could not tell which revisions the account's services run ({e}); none \
                  deregistered"
             ));
-            return plan;
+            return;
         }
     };
-    for family in families {
+    for (family, target) in families {
         let (active, warning) = match ecs::active_revisions(ecs, &family).await {
             Ok(active) => (active, None),
             Err(e) => (
@@ -257,16 +271,16 @@ pub async fn clean_up_plan(
                 )),
             ),
         };
-        let (chosen, left, kept) = choose(&active, keep as usize, &protected);
-        plan.families.push(FamilyCleanUp { family, active: active.len(), chosen, left, kept, warning });
+        let (chosen, left, kept) = choose(&active, plan.keep as usize, &protected);
+        plan.families.push(FamilyCleanUp { family, target, active: active.len(), chosen, left, kept, warning });
     }
-    plan
 }
 
 /// Deregisters what the clean-up chose; returns the summary's lines. Problems are warnings, never a failure.
-pub async fn clean_up(ecs: &aws_sdk_ecs::Client, plan: CleanUp) -> Vec<String> {
+pub async fn clean_up(reaches: &Reaches, plan: CleanUp) -> Vec<String> {
     let mut lines: Vec<String> = plan.warning.iter().cloned().collect();
     for f in &plan.families {
+        let ecs = &reaches.target(f.target).ecs;
         let mut done = Vec::new();
         let mut warnings = Vec::new();
         for arn in &f.chosen {
@@ -287,10 +301,12 @@ pub async fn clean_up(ecs: &aws_sdk_ecs::Client, plan: CleanUp) -> Vec<String> {
 }
 
 /// After a clean-up announced by the job before: which of the announced revisions are gone now.
-pub async fn cleaned_up(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target], keep: u32) -> Vec<String> {
+pub async fn cleaned_up(reaches: &Reaches, t: &Tracker, targets: &[Target], keep: u32) -> Vec<String> {
     let mut lines = Vec::new();
     for (fam, numbers) in &t.clean {
         let family = t.family(*fam, targets);
+        let owner = t.t.iter().position(|s| s.2 == *fam).unwrap_or(0);
+        let ecs = &reaches.target(owner).ecs;
         let active = match ecs::active_revisions(ecs, &family).await {
             Ok(active) => active,
             Err(e) => {
@@ -338,6 +354,7 @@ async fn protected(
     ecs: &aws_sdk_ecs::Client,
     t: &Tracker,
     targets: &[Target],
+    which: &[usize],
 ) -> Result<BTreeMap<String, Kept>, crate::error::Error> {
     let mut protected = BTreeMap::new();
     for (i, slot) in t.t.iter().enumerate() {
@@ -346,20 +363,24 @@ async fn protected(
         }
     }
     // ECS's rollback target: each service's newest successful deployment, its target and source revisions.
-    let last =
-        join_all(targets.iter().map(|target| ecs::last_successful_deployment(ecs, &target.cluster, &target.service)))
-            .await;
+    let last = join_all(
+        which.iter().map(|i| ecs::last_successful_deployment(ecs, &targets[*i].cluster, &targets[*i].service)),
+    )
+    .await;
     let last: Vec<String> = last.into_iter().collect::<Result<Vec<_>, _>>()?.into_iter().flatten().collect();
-    let deployments = describe::deployments(ecs, &last).await?;
+    let deployments: Vec<ServiceDeployment> =
+        if last.is_empty() { Vec::new() } else { ecs::describe_service_deployments(ecs, &last).await? };
     let revisions: Vec<String> = deployments
-        .values()
+        .iter()
         .flat_map(|sd| {
             let (target, source) = describe::revision_arns(sd);
             target.into_iter().chain(source)
         })
         .collect();
-    for td in describe::revision_task_definitions(ecs, &revisions).await?.into_values() {
-        protected.entry(td).or_insert(Kept::RollbackTarget);
+    let revisions =
+        if revisions.is_empty() { Vec::new() } else { ecs::describe_service_revisions(ecs, &revisions).await? };
+    for td in revisions.iter().filter_map(|r| r.task_definition()) {
+        protected.entry(td.to_owned()).or_insert(Kept::RollbackTarget);
     }
     // Every service of the account and region: what it runs or is deploying (PRIMARY and ACTIVE deployments).
     let clusters = ecs::list_clusters(ecs, MAX_SERVICES_SCANNED).await?;

@@ -4,6 +4,7 @@
 
 use super::decide::Look;
 use super::describe;
+use crate::aws::clients::Reaches;
 use crate::config::Target;
 use crate::error::Error;
 use crate::token::{State, Tracker};
@@ -14,7 +15,7 @@ pub struct Looked {
     pub services: Vec<Option<aws_sdk_ecs::types::Service>>,
 }
 
-pub async fn look(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target]) -> Result<Looked, Error> {
+pub async fn look(reaches: &Reaches, t: &Tracker, targets: &[Target]) -> Result<Looked, Error> {
     let n = t.t.len();
     // An announced UpdateService's slot holds the deployment the service followed before it: nothing to look at.
     let arns: Vec<Option<String>> = (0..n)
@@ -23,7 +24,7 @@ pub async fn look(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target]) ->
             _ => t.deployment_arn(i, targets),
         })
         .collect();
-    let wanted: Vec<String> = arns.iter().flatten().cloned().collect();
+    let wanted: Vec<(usize, String)> = arns.iter().enumerate().filter_map(|(i, a)| a.clone().map(|a| (i, a))).collect();
     let needs_service = |i: usize| {
         let slot = &t.t[i];
         let legacy = arns[i].is_none() && slot.state().moving() && slot.1 != 0;
@@ -31,8 +32,12 @@ pub async fn look(ecs: &aws_sdk_ecs::Client, t: &Tracker, targets: &[Target]) ->
     };
     let described: Vec<usize> = (0..n).filter(|i| needs_service(*i)).collect();
     let described_targets: Vec<Target> = described.iter().map(|i| targets[*i].clone()).collect();
-    let (found, services) = tokio::join!(describe::deployments(ecs, &wanted), async {
-        if described_targets.is_empty() { Ok(Vec::new()) } else { describe::services(ecs, &described_targets).await }
+    let (found, services) = tokio::join!(describe::deployments(reaches, &wanted), async {
+        if described_targets.is_empty() {
+            Ok(Vec::new())
+        } else {
+            describe::services(&reaches.subset(&described), &described_targets).await
+        }
     });
     let (mut found, services) = (found?, services?);
     let mut by_target: Vec<Option<aws_sdk_ecs::types::Service>> = vec![None; n];

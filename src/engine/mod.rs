@@ -32,7 +32,7 @@ use self::announce::{Protocol, Vouched};
 use self::decide::{Decision, End, Look};
 use self::plan::{Current, Move, Plan, TargetPlan};
 use self::summary::Summary;
-use crate::aws::clients::Clients;
+use crate::aws::clients::{Clients, Reaches};
 use crate::aws::ecr::{self, ImageCheck};
 use crate::aws::ecs;
 use crate::checkpoint::Checkpoint;
@@ -57,6 +57,9 @@ pub struct Ctx<'a> {
     pub checkpoint: &'a Checkpoint,
     /// Report first, then change (`REPORT_BEFORE_CHANGE`), and the changes this process saw refused.
     pub protocol: &'a Protocol,
+    /// Every target's clients (its account and region), once the job knows its targets ([`Ctx::reach_targets`]).
+    reaches: std::sync::OnceLock<Reaches>,
+    home: Reaches,
 }
 
 /// The action a job belongs to: the job that started it (what it registers carries that job's id), and how
@@ -67,9 +70,50 @@ pub struct Origin {
     pub tries: u8,
 }
 
-impl Ctx<'_> {
-    fn ecs(&self) -> &aws_sdk_ecs::Client {
-        &self.clients.home.ecs
+impl<'a> Ctx<'a> {
+    pub fn new(
+        clients: &'a Clients,
+        guard: &'a Guard,
+        job: &'a Job,
+        checkpoint: &'a Checkpoint,
+        protocol: &'a Protocol,
+    ) -> Self {
+        let home = Reaches::home(clients, 0);
+        Self { clients, guard, job, checkpoint, protocol, reaches: std::sync::OnceLock::new(), home }
+    }
+
+    /// Every target's clients: the function's own, or those of the role and region a target names (STS
+    /// AssumeRole once per distinct role for the job, before anything changes).
+    async fn reach_targets(&self, targets: &[Target]) -> Result<(), Error> {
+        if self.reaches.get().is_some() {
+            return Ok(());
+        }
+        let access: Vec<crate::config::Access> = targets.iter().map(|t| t.access.clone()).collect();
+        let reaches = if access.iter().all(crate::config::Access::is_home) {
+            Reaches::home(self.clients, targets.len())
+        } else {
+            self.checkpoint.step("assuming the target accounts' roles (STS AssumeRole)".to_owned());
+            self.clients
+                .reaches(
+                    &access,
+                    &self.job.id,
+                    self.job.account_id.as_deref(),
+                    self.guard,
+                    self.checkpoint.seconds_left(),
+                )
+                .await?
+        };
+        let _ = self.reaches.set(reaches);
+        Ok(())
+    }
+
+    pub fn reaches(&self) -> &Reaches {
+        self.reaches.get().unwrap_or(&self.home)
+    }
+
+    /// Target `i`'s ECS client.
+    fn ecs_of(&self, i: usize) -> &aws_sdk_ecs::Client {
+        &self.reaches().target(i).ecs
     }
 }
 
@@ -97,8 +141,9 @@ fn what(targets: &[Target]) -> String {
 
 /// Describe: every target's service (ACTIVE, ECS controller).
 async fn services(cx: &Ctx<'_>, targets: &[Target]) -> Result<Vec<Service>, Error> {
+    cx.reach_targets(targets).await?;
     cx.checkpoint.step(format!("describing {}", what(targets)));
-    let services = describe::services(cx.ecs(), targets).await?;
+    let services = describe::services(cx.reaches(), targets).await?;
     services.iter().try_for_each(describe::check)?;
     Ok(services)
 }
@@ -116,14 +161,15 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
     // Describe: the services, and the revisions they run.
     let services = services(cx, targets).await?;
     cx.checkpoint.step("describing the running task definitions".to_owned());
-    let running_tds = describe::task_definitions(cx.ecs(), services.iter().map(running)).await?;
+    let running_tds =
+        describe::task_definitions(cx.reaches(), services.iter().enumerate().map(|(i, s)| (i, running(s)))).await?;
     // beforeDeploy.taskDefinition: another family's revision for the task, which gets the image file's images
     // for its containers (the services get the others).
     let migration = match params.before_deploy.as_ref().and_then(|b| b.task_definition.as_deref()) {
         Some(wanted) => {
             cx.checkpoint.step(format!("describing the beforeDeploy task definition {wanted}"));
             let td =
-                ecs::active_task_definition(cx.ecs(), wanted).await.map_err(|e| named_revision_error(e, wanted))?;
+                ecs::active_task_definition(cx.ecs_of(0), wanted).await.map_err(|e| named_revision_error(e, wanted))?;
             cx.guard.check_family(td.td.family().unwrap_or_default())?;
             Some(td)
         }
@@ -139,6 +185,7 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
         services: &services,
         running: &running_tds,
         job: &origin.job,
+        places: &(0..targets.len()).map(|i| cx.reaches().place(i)).collect::<Vec<_>>(),
     };
     let (revisions, gets) = plan::release(&inputs)?;
     let runs_already: Vec<usize> = (0..targets.len()).filter(|i| gets[*i].is_none()).collect();
@@ -206,6 +253,7 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
                         edit,
                         base: td,
                         targets: Vec::new(),
+                        place: cx.reaches().place(0),
                     });
                     Some((before::Source::Revision(plan.revisions.len() - 1), base_td))
                 }
@@ -248,7 +296,7 @@ async fn release(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
     // What each registration keeps that our SDK does not model (found without a call).
     let mut notes: Vec<Vec<String>> = plan.targets.iter().map(|t| t.notes.clone()).collect();
     for revision in plan.revisions.iter().filter(|r| !r.targets.is_empty()) {
-        let carried = ecs::carried_members(cx.ecs(), &revision.base, &revision.edit, &origin.job).await;
+        let carried = ecs::carried_members(cx.ecs_of(0), &revision.base, &revision.edit, &origin.job).await;
         if !carried.is_empty() {
             for &i in &revision.targets {
                 notes[i].push(format!(
@@ -315,11 +363,11 @@ async fn carry_out(
     notes: &[Vec<String>],
     extra: &[String],
 ) -> Result<Outcome, Error> {
-    let ecs = cx.ecs();
+    let reaches = cx.reaches();
     let changing =
         format!("changing {} (ECS may have applied some changes; check the services)", what(&params.targets));
     if cx.protocol.on && plan.targets.iter().any(|t| t.mv.changes()) {
-        let tracker = apply::announced(params, plan, services, &origin.job, origin.tries);
+        let tracker = apply::announced(cx.reaches(), params, plan, services, &origin.job, origin.tries);
         let view = Summary { t: &tracker, targets: &params.targets, single: params.single };
         let mut extra = extra.to_vec();
         if params.wait != Wait::No {
@@ -334,7 +382,7 @@ async fn carry_out(
         }
         cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
         cx.checkpoint.step(changing);
-        match apply::apply(ecs, cx.guard, params, plan, services, &origin.job, origin.tries > 1).await {
+        match apply::apply(reaches, cx.guard, params, plan, services, &origin.job, origin.tries > 1).await {
             Ok(applied) => {
                 if let Some((message, kind)) = applied.refused {
                     error!(error = %message, "ECS refused a change this job announced; the next job reports it");
@@ -349,7 +397,7 @@ async fn carry_out(
         return Ok(Outcome::Reported("in progress: the announced changes were made"));
     }
     cx.checkpoint.step(changing);
-    let applied = apply::apply(ecs, cx.guard, params, plan, services, &origin.job, true).await?;
+    let applied = apply::apply(reaches, cx.guard, params, plan, services, &origin.job, true).await?;
     report_started(cx, params, services, applied.tracker, &applied.started, notes, extra, applied.timeout_note).await
 }
 
@@ -364,7 +412,7 @@ async fn look_at_schedules(
         return Ok(None);
     }
     cx.checkpoint.step(format!("looking up {} scheduled task(s)", items.len()));
-    let found = schedules::look(&cx.clients.home, &items).await?;
+    let found = schedules::look(cx.reaches().target(0), &items).await?;
     Ok(Some((items, found)))
 }
 
@@ -374,18 +422,21 @@ async fn current_deployments(
     services: &[Service],
     which: &[usize],
 ) -> Result<BTreeMap<usize, (Option<ServiceDeployment>, Option<String>)>, Error> {
-    let arns: Vec<String> =
-        which.iter().filter_map(|i| services[*i].current_service_deployment().map(str::to_owned)).collect();
+    let arns: Vec<(usize, String)> =
+        which.iter().filter_map(|i| services[*i].current_service_deployment().map(|a| (*i, a.to_owned()))).collect();
     if arns.is_empty() {
         return Ok(which.iter().map(|i| (*i, (None, None))).collect());
     }
     cx.checkpoint.step("checking the services' current deployments".to_owned());
-    let found = describe::deployments(cx.ecs(), &arns).await?;
-    let sources: Vec<String> = found.values().filter_map(|sd| describe::revision_arns(sd).1).collect();
+    let found = describe::deployments(cx.reaches(), &arns).await?;
+    let sources: Vec<(usize, String)> = arns
+        .iter()
+        .filter_map(|(i, a)| found.get(a).and_then(|sd| describe::revision_arns(sd).1).map(|s| (*i, s)))
+        .collect();
     let tds = if sources.is_empty() {
         BTreeMap::new()
     } else {
-        describe::revision_task_definitions(cx.ecs(), &sources).await.unwrap_or_default()
+        describe::revision_task_definitions(cx.reaches(), &sources).await.unwrap_or_default()
     };
     Ok(which
         .iter()
@@ -419,7 +470,7 @@ async fn verify(cx: &Ctx<'_>, params: &Params, images: Vec<String>) -> Result<Ve
         let count = if images.len() == 1 { "1 image".to_owned() } else { format!("{} images", images.len()) };
         cx.checkpoint.step(format!("looking up {count} in ECR"));
     }
-    ecr::verify(cx.clients, images, params.verify_images).await
+    ecr::verify(cx.reaches(), images, params.verify_images).await
 }
 
 /// `dryRun`: what a deploy would do, per target, with the task definition diff; nothing changed.
@@ -652,7 +703,7 @@ async fn report_started(
     let fix_lines = if d.fixes.is_empty() {
         Vec::new()
     } else {
-        let lines = apply::fix(cx.ecs(), cx.guard, &mut d.tracker, targets, &d.fixes).await;
+        let lines = apply::fix(cx.reaches(), cx.guard, &mut d.tracker, targets, &d.fixes).await;
         if d.end == End::Again {
             d.end = decide::settle(&d.tracker);
         }
@@ -685,15 +736,15 @@ async fn report_started(
 async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcome, Error> {
     let wanted = params.task_definition.clone().unwrap_or_default();
     let services = services(cx, &params.targets).await?;
-    cx.checkpoint.step(format!("describing task definition {wanted}"));
-    let td = ecs::active_task_definition(cx.ecs(), &wanted).await.map_err(|e| named_revision_error(e, &wanted))?;
-    let arn = td.td.task_definition_arn().unwrap_or(&wanted).to_owned();
-    guard_revision(cx, &td)?;
+    let named = named_revisions(cx, &wanted, params.targets.len()).await?;
+    let td = named[0].clone();
+    let arns: Vec<String> = named.iter().map(|d| d.td.task_definition_arn().unwrap_or(&wanted).to_owned()).collect();
     let runs_already: Vec<usize> =
-        (0..services.len()).filter(|i| running(&services[*i]) == arn && !params.force_new_deployment).collect();
+        (0..services.len()).filter(|i| running(&services[*i]) == arns[*i] && !params.force_new_deployment).collect();
     let current = current_deployments(cx, &services, &runs_already).await?;
     let mut plans = Vec::new();
     for (i, (service, target)) in services.iter().zip(&params.targets).enumerate() {
+        let arn = &arns[i];
         let running = running(service);
         let tp = if runs_already.contains(&i) {
             let (sd, source) = current.get(&i).cloned().unwrap_or((None, None));
@@ -704,7 +755,7 @@ async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
             };
             let (mv, why) = plan::already_running(service, now, false, false);
             let why = match mv {
-                Move::Done => format!("Nothing new to deploy: {} already runs {}", target.describe(), short_arn(&arn)),
+                Move::Done => format!("Nothing new to deploy: {} already runs {}", target.describe(), short_arn(arn)),
                 _ => why,
             };
             let prev = if matches!(mv, Move::Adopt { .. }) { source } else { None };
@@ -714,7 +765,7 @@ async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
                 mv: Move::Update { to: arn.clone(), force: params.force_new_deployment, revert: false },
                 why: format!(
                     "Promoted {} to {} (it ran {}; nothing registered)",
-                    short_arn(&arn),
+                    short_arn(arn),
                     target.describe(),
                     short_arn(&running)
                 ),
@@ -733,7 +784,7 @@ async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
             let run = match &before.task_definition {
                 Some(other) => {
                     cx.checkpoint.step(format!("describing the beforeDeploy task definition {other}"));
-                    let d = ecs::active_task_definition(cx.ecs(), other)
+                    let d = ecs::active_task_definition(cx.ecs_of(0), other)
                         .await
                         .map_err(|e| named_revision_error(e, other))?;
                     guard_revision(cx, &d)?;
@@ -741,7 +792,7 @@ async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
                 }
                 None => td.clone(),
             };
-            let source = before::Source::Existing(run.td.task_definition_arn().unwrap_or(&arn).to_owned());
+            let source = before::Source::Existing(run.td.task_definition_arn().unwrap_or(&arns[0]).to_owned());
             Some(before::plan(before, (&params.targets[0], &services[0]), &run.td, source, &origin.job)?)
         }
         _ => None,
@@ -753,6 +804,25 @@ async fn promote(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcom
         return before::start(cx, origin, &params, &services, &plan, task_plan, &notes, &[]).await;
     }
     carry_out(cx, origin, &params, &services, &plan, &notes, &[]).await
+}
+
+/// An existing revision named in UserParameters, described in each target's account and region (a
+/// `family:revision` names one revision per account): ACTIVE, and within the allow-lists.
+async fn named_revisions(cx: &Ctx<'_>, wanted: &str, targets: usize) -> Result<Vec<ecs::Described>, Error> {
+    cx.checkpoint.step(format!("describing task definition {wanted}"));
+    let groups = cx.reaches().groups(targets);
+    let described = describe::all(groups.iter().map(|(reach, _)| async move {
+        ecs::active_task_definition(&reach.ecs, wanted).await.map_err(|e| named_revision_error(e, wanted))
+    }))
+    .await?;
+    let mut out: Vec<Option<ecs::Described>> = vec![None; targets];
+    for ((_, which), td) in groups.iter().zip(described) {
+        guard_revision(cx, &td)?;
+        for i in which {
+            out[*i] = Some(td.clone());
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
 }
 
 /// Every way onto a service passes the same guard: the images of the revision it will run, and its family.
@@ -779,21 +849,24 @@ fn named_revision_error(error: Error, wanted: &str) -> Error {
 /// nothing in progress, updated to the revision before what it runs (or to `taskDefinition`).
 async fn rollback(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outcome, Error> {
     let services = services(cx, &params.targets).await?;
-    let named = match &params.task_definition {
-        Some(wanted) => {
-            cx.checkpoint.step(format!("describing task definition {wanted}"));
-            let td =
-                ecs::active_task_definition(cx.ecs(), wanted).await.map_err(|e| named_revision_error(e, wanted))?;
-            guard_revision(cx, &td)?;
-            Some(td.td.task_definition_arn().unwrap_or(wanted).to_owned())
-        }
+    let named: Option<Vec<String>> = match &params.task_definition {
+        Some(wanted) => Some(
+            named_revisions(cx, wanted, params.targets.len())
+                .await?
+                .iter()
+                .map(|d| d.td.task_definition_arn().unwrap_or(wanted).to_owned())
+                .collect(),
+        ),
         None => None,
     };
     // The current deployments, with the revisions they deploy and replace.
-    let currents: Vec<String> =
-        services.iter().filter_map(|s| s.current_service_deployment().map(str::to_owned)).collect();
+    let currents: Vec<(usize, String)> = services
+        .iter()
+        .enumerate()
+        .filter_map(|(i, s)| s.current_service_deployment().map(|a| (i, a.to_owned())))
+        .collect();
     cx.checkpoint.step("checking the services' current deployments".to_owned());
-    let current = describe::deployments(cx.ecs(), &currents).await?;
+    let current = describe::deployments(cx.reaches(), &currents).await?;
     let in_progress = |s: &Service| {
         s.current_service_deployment()
             .and_then(|a| current.get(a))
@@ -807,20 +880,22 @@ async fn rollback(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outco
         let (cluster, service) = (&params.targets[i].cluster, &params.targets[i].service);
         let cluster = services[i].cluster_arn().unwrap_or(cluster);
         let service_arn = services[i].service_arn().unwrap_or(service);
-        if let Some(arn) = ecs::last_successful_deployment(cx.ecs(), cluster, service_arn).await? {
+        if let Some(arn) = ecs::last_successful_deployment(cx.ecs_of(i), cluster, service_arn).await? {
             last.insert(i, arn);
         }
     }
-    let last_sds = describe::deployments(cx.ecs(), &last.values().cloned().collect::<Vec<_>>()).await?;
-    let revision_arns: Vec<String> = current
-        .values()
-        .chain(last_sds.values())
-        .flat_map(|sd| {
+    let last_sds =
+        describe::deployments(cx.reaches(), &last.iter().map(|(i, a)| (*i, a.clone())).collect::<Vec<_>>()).await?;
+    let revision_arns: Vec<(usize, String)> = currents
+        .iter()
+        .filter_map(|(i, a)| current.get(a).map(|sd| (*i, sd)))
+        .chain(last.iter().filter_map(|(i, a)| last_sds.get(a).map(|sd| (*i, sd))))
+        .flat_map(|(i, sd)| {
             let (t, s) = describe::revision_arns(sd);
-            t.into_iter().chain(s)
+            t.into_iter().chain(s).map(move |r| (i, r))
         })
         .collect();
-    let tds = describe::revision_task_definitions(cx.ecs(), &revision_arns).await?;
+    let tds = describe::revision_task_definitions(cx.reaches(), &revision_arns).await?;
     let td_of = |arn: Option<String>| arn.and_then(|a| tds.get(&a).cloned());
     let mut plans = Vec::new();
     for (i, (service, target)) in services.iter().zip(&params.targets).enumerate() {
@@ -860,7 +935,7 @@ async fn rollback(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outco
             });
         }
         let to = match &named {
-            Some(arn) => arn.clone(),
+            Some(arns) => arns[i].clone(),
             None => {
                 let sd = last.get(&i).and_then(|a| last_sds.get(a));
                 let (t, s) = sd.map(describe::revision_arns).unwrap_or((None, None));
@@ -895,9 +970,14 @@ async fn rollback(cx: &Ctx<'_>, params: Params, origin: &Origin) -> Result<Outco
         });
     }
     // Every way onto a service passes the same guard: what each target goes back to (a stop's source too).
-    let back: Vec<String> = plans.iter().filter_map(|p| p.prev.clone()).filter(|p| Some(p) != named.as_ref()).collect();
+    let back: Vec<(usize, String)> = plans
+        .iter()
+        .enumerate()
+        .filter_map(|(i, p)| p.prev.clone().map(|p| (i, p)))
+        .filter(|(_, p)| !named.as_ref().is_some_and(|n| n.contains(p)))
+        .collect();
     if cx.guard.checks_revisions() && !back.is_empty() {
-        for td in describe::task_definitions(cx.ecs(), back).await?.values() {
+        for td in describe::task_definitions(cx.reaches(), back).await?.values() {
             guard_revision(cx, td)?;
         }
     }
@@ -923,15 +1003,17 @@ async fn continue_deployments(cx: &Ctx<'_>, params: Params, origin: &Origin) -> 
         })
         .collect::<Result<_, _>>()?;
     cx.checkpoint.step("describing the service deployments to continue".to_owned());
-    let found = describe::deployments(cx.ecs(), &arns).await?;
-    let revision_arns: Vec<String> = found
-        .values()
-        .flat_map(|sd| {
+    let owned: Vec<(usize, String)> = arns.iter().cloned().enumerate().collect();
+    let found = describe::deployments(cx.reaches(), &owned).await?;
+    let revision_arns: Vec<(usize, String)> = owned
+        .iter()
+        .filter_map(|(i, a)| found.get(a).map(|sd| (*i, sd)))
+        .flat_map(|(i, sd)| {
             let (t, s) = describe::revision_arns(sd);
-            t.into_iter().chain(s)
+            t.into_iter().chain(s).map(move |r| (i, r))
         })
         .collect();
-    let tds = describe::revision_task_definitions(cx.ecs(), &revision_arns).await.unwrap_or_default();
+    let tds = describe::revision_task_definitions(cx.reaches(), &revision_arns).await.unwrap_or_default();
     let mut plans = Vec::new();
     for (service, arn) in services.iter().zip(&arns) {
         let sd = found.get(arn).ok_or_else(|| Error::Control {
@@ -1047,6 +1129,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
     let params = config::parse(cx.job.user_parameters.as_deref())?;
     let tracker = Tracker::decode_for(token, &params)?;
     let targets = tracker.targets(&params.targets);
+    cx.reach_targets(&targets).await?;
     let mut next = tracker.next();
     if next.task.as_ref().is_some_and(|k| k.state != crate::token::TaskState::Done) {
         return before::follow(cx, &params, next, &targets).await;
@@ -1063,7 +1146,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
         cx.checkpoint.fallback(fallback);
     }
     cx.checkpoint.step(format!("checking the deployments of {}", what(&targets)));
-    let mut looked = match look::look(cx.ecs(), &next, &targets).await {
+    let mut looked = match look::look(cx.reaches(), &next, &targets).await {
         Ok(looked) => looked,
         Err(e) if e.is_transient() && still_time => {
             warn!(error = %e, "ECS did not answer this look; looking again next time");
@@ -1086,7 +1169,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
             }
             info!(targets = not_yet.len(), "the announced changes are not seen made yet; looking again");
             tokio::time::sleep(WAIT_BETWEEN).await;
-            looked = look::look(cx.ecs(), &next, &targets).await?;
+            looked = look::look(cx.reaches(), &next, &targets).await?;
             not_yet = announce::discover(&mut next, &targets, &looked.looks, &looked.services);
         }
         if !not_yet.is_empty() {
@@ -1107,7 +1190,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
         });
         if unlooked && !next.nowait {
             let services = std::mem::take(&mut looked.services);
-            looked = match look::look(cx.ecs(), &next, &targets).await {
+            looked = match look::look(cx.reaches(), &next, &targets).await {
                 Ok(looked) => looked,
                 Err(e) if e.is_transient() && still_time => {
                     warn!(error = %e, "ECS did not answer the look at what started; looking again next time");
@@ -1138,7 +1221,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
             return announce_fixes(cx, &params, d, &targets).await;
         }
         cx.checkpoint.step(format!("rolling back {} deployment(s)", d.fixes.len()));
-        for (i, line, _) in apply::fix(cx.ecs(), cx.guard, &mut d.tracker, &targets, &d.fixes).await {
+        for (i, line, _) in apply::fix(cx.reaches(), cx.guard, &mut d.tracker, &targets, &d.fixes).await {
             fix_lines.push(format!("{}: {line}", targets[i].service));
         }
         if d.end == End::Again {
@@ -1158,7 +1241,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
         End::Succeeded => {
             cx.checkpoint.fallback(Outcome::Succeeded(view.succeeded(&d, &Vec::new(), &[])));
             cx.checkpoint.step("reading the image digests ECS resolved".to_owned());
-            let digests = finish::digests(cx.ecs(), &looked.looks, &d.undone).await;
+            let digests = finish::digests(cx.reaches(), &looked.looks, &d.undone).await;
             // The scheduled tasks, then the clean-up: with report first, both announced together, made by this
             // job and found made by the next.
             let items = schedules::items(&params, &d.tracker);
@@ -1166,7 +1249,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
                 Vec::new()
             } else {
                 cx.checkpoint.step(format!("looking at {} scheduled task(s)", items.len()));
-                schedules::look(&cx.clients.home, &items).await?
+                schedules::look(cx.reaches().target(0), &items).await?
             };
             let families = schedules::families(&d.tracker, &targets);
             let sched =
@@ -1174,7 +1257,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
             let clean = match (d.tracker.keep, d.tracker.op) {
                 (Some(keep), Op::Release) if d.tracker.clean.is_empty() => {
                     cx.checkpoint.step("cleaning up old revisions (keepRevisions)".to_owned());
-                    Some(finish::clean_up_plan(cx.ecs(), cx.guard, &d.tracker, &targets, keep).await)
+                    Some(finish::clean_up_plan(cx.reaches(), cx.guard, &d.tracker, &targets, keep).await)
                 }
                 _ => None,
             };
@@ -1183,13 +1266,13 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
                 return announce_finish(cx, &params, d, &targets, clean, sched, &items, &found).await;
             }
             let cleanup = match (clean, d.tracker.keep, d.tracker.op) {
-                (Some(plan), ..) => finish::clean_up(cx.ecs(), plan).await,
-                (None, Some(keep), Op::Release) => finish::cleaned_up(cx.ecs(), &d.tracker, &targets, keep).await,
+                (Some(plan), ..) => finish::clean_up(cx.reaches(), plan).await,
+                (None, Some(keep), Op::Release) => finish::cleaned_up(cx.reaches(), &d.tracker, &targets, keep).await,
                 _ => Vec::new(),
             };
             let (sched_lines, variable, failed) = match (&sched, &d.tracker.mv) {
                 (Some(plan), _) => {
-                    let made = schedules::apply(&cx.clients.home, plan, &items, &found).await;
+                    let made = schedules::apply(cx.reaches().target(0), plan, &items, &found).await;
                     let mut t = d.tracker.clone();
                     let moved = schedules::announced(plan, &mut t, &targets);
                     schedules::outcome(&moved, &made, &items, &t, &targets, &plan.left)
@@ -1225,7 +1308,7 @@ async fn follow(cx: &Ctx<'_>, token: &str) -> Result<Outcome, Error> {
                     let since = since.or(Some(aws_smithy_types::DateTime::from_secs(d.tracker.started)));
                     let revision = d.tracker.revision_arn(i, false, &targets);
                     let dep = d.tracker.t[i].deployment_id();
-                    finish::diagnose(cx.ecs(), &targets[i], dep, revision, sd, since, &text).await
+                    finish::diagnose(cx.ecs_of(i), &targets[i], dep, revision, sd, since, &text).await
                 }
                 None => text,
             };
@@ -1327,7 +1410,7 @@ async fn not_seen(
         return Ok(Some(outcome));
     }
     cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
-    for (i, error) in apply::redo(cx.ecs(), cx.guard, t, targets, not_yet, params.hook_id.as_deref()).await {
+    for (i, error) in apply::redo(cx.reaches(), cx.guard, t, targets, not_yet, params.hook_id.as_deref()).await {
         error!(service = %targets[i].service, error = %error.message(), "ECS refused a change this job announced");
         cx.protocol.remember(&t.job, &error);
     }
@@ -1353,7 +1436,7 @@ async fn announce_fixes(cx: &Ctx<'_>, params: &Params, mut d: Decision, targets:
     }
     cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
     cx.checkpoint.step(format!("rolling back {} deployment(s)", d.fixes.len()));
-    for (i, line, kind) in apply::fix(cx.ecs(), cx.guard, &mut d.tracker, targets, &d.fixes).await {
+    for (i, line, kind) in apply::fix(cx.reaches(), cx.guard, &mut d.tracker, targets, &d.fixes).await {
         if let Some(kind) = kind {
             error!(service = %targets[i].service, error = %line, "a rollback this job announced did not start");
             cx.protocol
@@ -1399,7 +1482,7 @@ async fn announce_finish(
     cx.checkpoint.fallback(Outcome::Reported("in progress: announced"));
     if let Some(plan) = &sched {
         cx.checkpoint.step(format!("moving {} scheduled task(s)", plan.moves.len()));
-        for result in schedules::apply(&cx.clients.home, plan, items, found).await {
+        for result in schedules::apply(cx.reaches().target(0), plan, items, found).await {
             if let Err(why) = result {
                 error!(error = %why, "a scheduled task announced was not moved; the next job reports it");
                 cx.protocol
@@ -1409,7 +1492,7 @@ async fn announce_finish(
     }
     if let Some(plan) = clean {
         cx.checkpoint.step("deregistering old revisions (keepRevisions)".to_owned());
-        let lines = finish::clean_up(cx.ecs(), plan).await;
+        let lines = finish::clean_up(cx.reaches(), plan).await;
         info!(lines = lines.len(), "cleaned up the announced revisions");
     }
     Ok(Outcome::Reported("in progress: the announced finish was made"))

@@ -78,6 +78,8 @@ pub struct NewRevision {
     pub images: Vec<String>,
     /// The targets it goes to.
     pub targets: Vec<usize>,
+    /// The account and region it is registered in (targets elsewhere get a revision of their own).
+    pub place: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +109,8 @@ pub struct Release<'a> {
     pub running: &'a BTreeMap<String, Described>,
     /// The job the action belongs to (what this job registered carries its id).
     pub job: &'a str,
+    /// Per target, its account and region (the same number: the same place).
+    pub places: &'a [usize],
 }
 
 /// Pass 1 of a release: the new revisions, and for each target the one it gets (`None`: it already runs what
@@ -213,7 +217,8 @@ pub fn release(r: &Release<'_>) -> Result<(Vec<NewRevision>, Vec<Option<usize>>)
             gets.push(None);
             continue;
         }
-        let key = |n: &NewRevision| n.source == *source && n.edit == edit;
+        let place = r.places.get(i).copied().unwrap_or(0);
+        let key = |n: &NewRevision| n.source == *source && n.edit == edit && n.place == place;
         let index = match revisions.iter().position(key) {
             Some(index) => index,
             None => {
@@ -224,6 +229,7 @@ pub fn release(r: &Release<'_>) -> Result<(Vec<NewRevision>, Vec<Option<usize>>)
                     edit: edit.clone(),
                     images,
                     targets: Vec::new(),
+                    place,
                 });
                 revisions.len() - 1
             }

@@ -71,7 +71,9 @@ impl Summary<'_> {
     pub fn status_lines(&self, lines: &[Option<String>]) -> String {
         (0..self.t.t.len())
             .map(|i| {
-                let head = format!("{} ({}): {}", self.name(i), self.rev(i), self.state_word(i));
+                let place =
+                    self.targets.get(i).and_then(|t| t.access.describe()).map(|p| format!("{p}; ")).unwrap_or_default();
+                let head = format!("{} ({place}{}): {}", self.name(i), self.rev(i), self.state_word(i));
                 match lines.get(i).and_then(Option::as_ref) {
                     Some(line) => format!("{head}: {line}"),
                     None => head,
@@ -329,6 +331,9 @@ impl Summary<'_> {
         let mut lines = Vec::new();
         if self.one() {
             lines.push(self.one_success(d, checks));
+            if self.targets[0].access.describe().is_some() {
+                lines.push(format!("On {}.", self.targets[0].describe()));
+            }
         } else {
             let verb = if self.t.op == Op::Rollback { "rolled back" } else { "succeeded" };
             lines.push(format!("All {} services {verb} ({checks} checks).", self.t.t.len()));
@@ -397,7 +402,7 @@ impl Summary<'_> {
     fn target_variables(&self, i: usize, d: &Decision) -> Vec<(String, String)> {
         let slot = &self.t.t[i];
         let runs = self.now_runs(i);
-        let mut vars = task_definition_variables(&format!("{}:task-definition/{runs}", self.t.arn));
+        let mut vars = task_definition_variables(&format!("{}:task-definition/{runs}", self.t.prefix(i, self.targets)));
         if let Some(dep) = slot.deployment_id() {
             vars.push(("DeploymentId".into(), dep));
         }
@@ -453,7 +458,7 @@ impl Summary<'_> {
 
     /// The task definition a single target ends on (the report's external execution id).
     pub fn external_id(&self, i: usize) -> Option<String> {
-        self.one().then(|| format!("{}:task-definition/{}", self.t.arn, self.now_runs(i)))
+        self.one().then(|| format!("{}:task-definition/{}", self.t.prefix(i, self.targets), self.now_runs(i)))
     }
 
     /// The one failure report: its CodePipeline type and text.

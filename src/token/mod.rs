@@ -450,7 +450,9 @@ impl Tracker {
         if self.names.is_empty() {
             return from_params.to_vec();
         }
-        self.names.iter().map(|(c, s)| Target::named(c, s)).collect()
+        // Where they are comes from UserParameters alone (a deploy file names no account or region).
+        let access = from_params.first().map(|t| t.access.clone()).unwrap_or_default();
+        self.names.iter().map(|(c, s)| Target { access: access.clone(), ..Target::named(c, s) }).collect()
     }
 
     /// The family at index `i` (`@<n>`: named as target n's service).
@@ -482,9 +484,27 @@ impl Tracker {
         (rev != 0).then(|| format!("{}:{rev}", self.family(fam, targets)))
     }
 
+    /// `arn:<partition>:ecs:<region>:<account>` of target `i`: the tracker's (the function's own), with the
+    /// account of the role and the region the target names, as UserParameters writes them.
+    pub fn prefix(&self, i: usize, targets: &[Target]) -> String {
+        let Some(access) = targets.get(i).map(|t| &t.access).filter(|a| !a.is_home()) else {
+            return self.arn.clone();
+        };
+        let mut parts: Vec<&str> = self.arn.split(':').collect();
+        if parts.len() == 5 {
+            if let Some(region) = access.region.as_deref() {
+                parts[3] = region;
+            }
+            if let Some(account) = access.account() {
+                parts[4] = account;
+            }
+        }
+        parts.join(":")
+    }
+
     /// The full task definition ARN of target `i`'s `rev` (or `prev`).
     pub fn revision_arn(&self, i: usize, prev: bool, targets: &[Target]) -> Option<String> {
-        self.revision(i, prev, targets).map(|r| format!("{}:task-definition/{r}", self.arn))
+        self.revision(i, prev, targets).map(|r| format!("{}:task-definition/{r}", self.prefix(i, targets)))
     }
 
     /// The ARN of the service deployment target `i` follows.
@@ -493,7 +513,7 @@ impl Tracker {
         (!slot.0.is_empty()).then(|| {
             format!(
                 "{}:service-deployment/{}/{}/{}",
-                self.arn,
+                self.prefix(i, targets),
                 short_arn(&target.cluster),
                 short_arn(&target.service),
                 slot.0

@@ -207,6 +207,9 @@ pub struct Sent {
     pub current: Arc<Mutex<Option<Service>>>,
     /// Every ECS, ECR, S3 and CodePipeline operation sent, in order.
     pub order: Recorded<Operation>,
+    /// STS AssumeRole requests (targets in other accounts), and the host each ECS request went to.
+    pub assumed: Arc<Mutex<Vec<aws_sdk_sts::operation::assume_role::AssumeRoleInput>>>,
+    pub ecs_hosts: Hosts,
 }
 
 impl Sent {
@@ -376,6 +379,8 @@ pub struct World {
     /// Report first, then change (the function's default). Off by default here: these tests look at what one
     /// job sends; `tests/report_first.rs` and the integration tests look at the protocol.
     pub report_first: bool,
+    /// STS refuses AssumeRole (the target role's trust policy does not name the function's role).
+    pub sts_denied: bool,
 }
 
 /// A rule for one of the three services.
@@ -409,6 +414,7 @@ impl Default for World {
             ecs_delay: None,
             pipeline_delay: None,
             report_first: false,
+            sts_denied: false,
         }
     }
 }
@@ -592,9 +598,9 @@ impl World {
         let s3 = mock_client!(aws_sdk_s3, RuleMode::MatchAny, &s3_rules, |c| c
             .interceptor(s3_signers.clone())
             .interceptor(order.clone()));
-        let (ecs_signers, delay) = (sent.ecs_signers.clone(), self.ecs_delay);
+        let (ecs_signers, delay, ecs_hosts) = (sent.ecs_signers.clone(), self.ecs_delay, sent.ecs_hosts.clone());
         let ecs = mock_client!(aws_sdk_ecs, RuleMode::MatchAny, &ecs_rules, |c| {
-            let c = c.interceptor(ecs_signers.clone()).interceptor(order.clone());
+            let c = c.interceptor(ecs_signers.clone()).interceptor(order.clone()).interceptor(ecs_hosts.clone());
             match delay {
                 Some(d) => c.http_client(slow_http_client(d)),
                 None => c,
@@ -610,7 +616,39 @@ impl World {
         });
         let ecr_hosts = sent.ecr_hosts.clone();
         let ecr = mock_client!(aws_sdk_ecr, RuleMode::MatchAny, &ecr_rules, |c| c.interceptor(ecr_hosts.clone()));
-        (Clients::from_parts(ecs, pipeline, s3.config().clone(), ecr.config().clone()), sent)
+        let assumed = sent.assumed.clone();
+        let denied = self.sts_denied;
+        let sts_rule = mock!(aws_sdk_sts::Client::assume_role).then_compute_response(move |req| {
+            assumed.lock().unwrap().push(req.clone());
+            if denied {
+                return MockResponse::Error(aws_sdk_sts::operation::assume_role::AssumeRoleError::generic(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("AccessDenied")
+                        .message(format!(
+                            "User: arn:aws:sts::123456789012:assumed-role/ecs-deployer-role/ecs-deployer is not \
+                             authorized to perform: sts:AssumeRole on resource: {}",
+                            req.role_arn().unwrap_or_default()
+                        ))
+                        .build(),
+                ));
+            }
+            let account = req.role_arn().unwrap_or_default().split(':').nth(4).unwrap_or_default().to_owned();
+            MockResponse::Output(
+                aws_sdk_sts::operation::assume_role::AssumeRoleOutput::builder()
+                    .credentials(
+                        aws_sdk_sts::types::Credentials::builder()
+                            .access_key_id(format!("ASIA{account}"))
+                            .secret_access_key("assumed-secret")
+                            .session_token("assumed-token")
+                            .expiration(aws_smithy_types::DateTime::from_secs(4_000_000_000))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            )
+        });
+        let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, &[&sts_rule]);
+        (Clients::from_parts(ecs, pipeline, s3.config().clone(), ecr.config().clone()).with_sts(sts), sent)
     }
 }
 

@@ -104,6 +104,16 @@ class EmulatorProcess:
     def stats(self):
         return self.admin("GET", "stats")
 
+    def assumed_client(self, service, role_arn, region=REGION):
+        """A client acting in the role's account (STS AssumeRole with the function's keys, as moto maps the
+        assumed keys to the role's account)."""
+        creds = self.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="test-setup")["Credentials"]
+        return boto3.client(
+            service, endpoint_url=self.url, region_name=region, aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"],
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        )
+
     def fault(self, op, kind, times=1, seconds=0.0, match=None):
         self.admin("POST", "faults", {"op": op, "kind": kind, "times": times, "seconds": seconds, "match": match})
 
@@ -238,11 +248,14 @@ def image_definitions(pairs):
 
 
 class Ecs:
-    """Seeding the emulator's ECS: a cluster, a Fargate service and its task definition."""
+    """Seeding the emulator's ECS: a cluster, a Fargate service and its task definition (in the function's own
+    account and region, or, with `role` and `region`, in the role's account and that region)."""
 
-    def __init__(self, emulator):
+    def __init__(self, emulator, role=None, region=REGION):
         self.emulator = emulator
-        self.ecs = emulator.client("ecs")
+        self.client = (lambda service: emulator.assumed_client(service, role, region)) if role else (
+            lambda service: emulator.client(service, region=region))
+        self.ecs = self.client("ecs")
 
     def _raw(self, action, body):
         """An ECS call as raw JSON both ways: botocore neither sends nor parses members its model lacks."""
@@ -289,7 +302,7 @@ class Ecs:
         kwargs = {"deploymentController": {"type": controller}} if controller else {}
         if config:
             kwargs["deploymentConfiguration"] = config
-        ec2 = self.emulator.client("ec2")
+        ec2 = self.client("ec2")
         vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
         group = ec2.create_security_group(GroupName=f"{service}-tasks", Description="tasks", VpcId=vpc)["GroupId"]
@@ -310,7 +323,7 @@ class Ecs:
 
     def schedule(self, name, task_definition, group="default", **extra):
         """An EventBridge Scheduler schedule whose target runs `task_definition` in the cluster."""
-        scheduler = self.emulator.client("scheduler")
+        scheduler = self.client("scheduler")
         target = {"Arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/scheduler",
                   "EcsParameters": {"TaskDefinitionArn": task_definition, "TaskCount": 1, "LaunchType": "FARGATE"}}
         target.update(extra.pop("Target", {}))
@@ -318,18 +331,18 @@ class Ecs:
                                   FlexibleTimeWindow=extra.pop("FlexibleTimeWindow", {"Mode": "OFF"}), Target=target, **extra)
 
     def get_schedule(self, name, group="default"):
-        return self.emulator.client("scheduler").get_schedule(Name=name, GroupName=group)
+        return self.client("scheduler").get_schedule(Name=name, GroupName=group)
 
     def rule(self, name, targets, bus="default"):
         """An EventBridge rule with ECS targets: [(id, task definition ARN)]."""
-        events = self.emulator.client("events")
+        events = self.client("events")
         events.put_rule(Name=name, ScheduleExpression="rate(1 hour)", EventBusName=bus)
         events.put_targets(Rule=name, EventBusName=bus, Targets=[
             {"Id": tid, "Arn": f"arn:aws:ecs:{REGION}:{ACCOUNT}:cluster/batch", "RoleArn": f"arn:aws:iam::{ACCOUNT}:role/events",
              "EcsParameters": {"TaskDefinitionArn": td, "TaskCount": 1, "LaunchType": "FARGATE"}} for tid, td in targets])
 
     def rule_targets(self, name, bus="default"):
-        return self.emulator.client("events").list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
+        return self.client("events").list_targets_by_rule(Rule=name, EventBusName=bus)["Targets"]
 
     def service(self, cluster, service):
         return self.ecs.describe_services(cluster=cluster, services=[service])["services"][0]
@@ -356,16 +369,18 @@ class Registry:
 
     def __init__(self, emulator):
         self.emulator = emulator
-        self.clients = {}  # region → ECR client
+        self.clients = {}  # (account, region) → ECR client
 
     def push(self, image):
         match = ECR_IMAGE.match(image)
         if not match:
             return False
-        _account, region, repository, tag, digest = match.groups()
-        if region not in self.clients:
-            self.clients[region] = self.emulator.client("ecr", region=region)
-        ecr = self.clients[region]
+        account, region, repository, tag, digest = match.groups()
+        if (account, region) not in self.clients:
+            # The registry of the image's own account: another account's through a role there (moto's STS).
+            self.clients[(account, region)] = self.emulator.client("ecr", region=region) if account == ACCOUNT else \
+                self.emulator.assumed_client("ecr", f"arn:aws:iam::{account}:role/registry", region)
+        ecr = self.clients[(account, region)]
         try:
             ecr.create_repository(repositoryName=repository)
         except ecr.exceptions.RepositoryAlreadyExistsException:

@@ -77,6 +77,10 @@ class Emulator:
         self.ecs_model.task_definitions = self.task_definitions
         self.tasks = Tasks(self.task_definitions, self.lock)
         self.schedules = Schedules()
+        # STS AssumeRole (moto's, across accounts): roles whose trust policy does not name the caller, and every
+        # AssumeRole request as sent (API_AssumeRole).
+        self.denied_roles = set()
+        self.assume_requests = []
         self.reset_stats()
 
     def reset_stats(self):
@@ -102,6 +106,12 @@ class Emulator:
         allowed = self.policy.get(key)
         if self.policy and (allowed is None or service not in allowed):
             return self.error(start_response, service, "denied", f"{key} is not authorized to perform: {op}")
+        if op == "sts:AssumeRole":
+            denied = self.denied_roles_for(body)
+            if denied:
+                return sts_access_denied(start_response, key, denied)
+            with self.lock:
+                self.assume_requests.append(parse_query(body))
         fault = self.faults.take(op, body)
         if fault:
             if fault["kind"] == "delay":
@@ -238,6 +248,11 @@ class Emulator:
             answer["services"] = [self.ecs_model.describe_service(s) for s in answer.get("services", [])]
         return json.dumps(answer, default=str).encode()
 
+    def denied_roles_for(self, body):
+        role = parse_query(body).get("RoleArn", "")
+        with self.lock:
+            return role if role in self.denied_roles else None
+
     def full_task_definition(self, td):
         """moto keeps only some fields of RegisterTaskDefinition; show every field that was registered."""
         with self.lock:
@@ -255,7 +270,7 @@ class Emulator:
         """GET stats | POST reset-stats | POST jobs {id, data} | GET jobs/<id> | POST faults {op, kind, times,
         seconds} | DELETE faults | POST scenario {service, kind, polls, exit_code, reason, status} |
         POST task-scenario {family, looks, exit_code, exit_codes, start_failure, failures, logs} | GET run-requests |
-        GET schedule-updates |
+        GET schedule-updates | POST deny-assume {roles} | GET assumed (credentials STS handed out, and the requests) |
         POST policy {keys: {key: [services]}} | POST ids {service, ids} (the ids of the service's next service
         deployments) | GET service/<name> | GET health"""
         path = environ["PATH_INFO"][len("/_emulator/"):]
@@ -296,6 +311,22 @@ class Emulator:
         if path == "schedule-updates":
             with self.schedules.lock:
                 return json_response(start_response, 200, {"updates": list(self.schedules.updates)})
+        if path == "deny-assume":
+            with self.lock:
+                self.denied_roles = set(request.get("roles", []))
+            return json_response(start_response, 200, {})
+        if path == "assumed":
+            from moto.sts.models import sts_backends
+            creds = []
+            for account, backends in list(sts_backends.items()):
+                for backend in backends.values():
+                    for role in backend.assumed_roles:
+                        creds.append({"account": account, "role": role.role_arn, "session": role.session_name,
+                                      "AccessKeyId": role.access_key_id, "SecretAccessKey": role.secret_access_key,
+                                      "SessionToken": role.session_token})
+            with self.lock:
+                requests = list(self.assume_requests)
+            return json_response(start_response, 200, {"credentials": creds, "requests": requests})
         if path == "ids":
             self.ecs_model.set_ids(request["service"], request["ids"])
             return json_response(start_response, 200, {})
@@ -352,6 +383,23 @@ def write_logs(account, region, group, stream, lines):
         backend.create_log_stream(group, stream)
     now = int(time.time() * 1000)
     backend.put_log_events(group, stream, [{"timestamp": now + i, "message": line} for i, line in enumerate(lines)])
+
+
+def parse_query(body):
+    from urllib.parse import parse_qs
+    return {k: v[0] for k, v in parse_qs((body or b"").decode(errors="replace")).items()}
+
+
+def sts_access_denied(start_response, key, role):
+    """STS's AccessDenied for a role whose trust policy does not allow the caller (API_AssumeRole, Errors): a
+    query-protocol XML error, HTTP 403."""
+    from moto.iam.models import get_account_id_from
+    caller = f"arn:aws:sts::{get_account_id_from(key)}:assumed-role/ecs-deployer-role/ecs-deployer"
+    message = f"User: {caller} is not authorized to perform: sts:AssumeRole on resource: {role}"
+    xml = ("<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type>"
+           f"<Code>AccessDenied</Code><Message>{message}</Message></Error><RequestId>emulator</RequestId></ErrorResponse>")
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(xml)))])
+    return [xml.encode()]
 
 
 def access_key(environ):

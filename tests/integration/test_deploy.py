@@ -110,7 +110,7 @@ def test_a_missing_ecr_tag_is_refused_before_any_change_in_under_a_second(stack,
 
     kind, message = run.failure
     assert kind == "ConfigurationError", message
-    assert f'tag "3f2a9c2" is not in repository "{names["service"]}" (registry 123456789012, us-east-1)' in message
+    assert f'tag "3f2a9c2" is not in repository "{names["service"]}" (registry 123456789012, us-east-1; looked up with the function\'s own credentials)' in message
     assert 'the closest tags, most recent first: "3f2a9c1"' in message and "0a0a0a0" not in message, message
     stats = emulator.stats()
     assert "ecs:RegisterTaskDefinition" not in stats["calls"] and "ecs:UpdateService" not in stats["calls"], stats["calls"]
@@ -135,7 +135,7 @@ def test_the_digest_ecr_holds_is_in_the_summary_and_denied_lookups_say_the_fix(s
     run = pipeline.run(params(names, wait=False), artifacts=[("BuildOutput", names["key"] + "-3")])
     kind, message = run.failure
     assert kind == "PermissionError", message
-    assert "DescribeImages for ECR repository arn:aws:ecr:us-east-1:123456789012:repository/web failed" in message
+    assert "DescribeImages for ECR repository arn:aws:ecr:us-east-1:123456789012:repository/web (looked up with the function's own credentials) failed" in message
     assert "AccessDeniedException" in message and '"verifyImages": false' in message
 
     # verifyImages: false deploys without asking ECR.
