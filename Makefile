@@ -34,13 +34,17 @@ unit:
 integration: $(BIN) $(VENV)/.installed
 	cd tests && ../$(VENV)/bin/python -m pytest -q -p no:cacheprovider integration
 
-## templates: cfn-lint, sam validate --lint, checkov (also on the expanded template), the buildspec with stubs
+## templates: cfn-lint, sam validate --lint, checkov (also on the expanded templates, every option on) for template.yaml and
+## target-account-role.yaml; what the policies become for given parameters; the buildspec with stubs
 templates: $(VENV)/.installed $(VENV_SAM)/.installed $(VENV_CHECKOV)/.installed
-	$(VENV_SAM)/bin/cfn-lint template.yaml
-	AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam validate --lint --template template.yaml
+	$(VENV_SAM)/bin/cfn-lint template.yaml target-account-role.yaml
+	for t in template.yaml target-account-role.yaml; do \
+	  AWS_DEFAULT_REGION=us-east-1 SAM_CLI_TELEMETRY=0 $(VENV_SAM)/bin/sam validate --lint --template $$t || exit 1; done
 	@mkdir -p .build
 	AWS_DEFAULT_REGION=us-east-1 $(VENV_SAM)/bin/python tests/templates/expand.py template.yaml .build/template-expanded.json
-	$(VENV_CHECKOV)/bin/checkov --quiet --compact --skip-download --framework cloudformation -f template.yaml -f .build/template-expanded.json
+	AWS_DEFAULT_REGION=us-east-1 $(VENV_SAM)/bin/python tests/templates/expand.py target-account-role.yaml .build/target-account-role-expanded.json
+	$(VENV_CHECKOV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+	  -f template.yaml -f .build/template-expanded.json -f target-account-role.yaml -f .build/target-account-role-expanded.json
 	$(VENV)/bin/python -m pytest -q -p no:cacheprovider tests/templates
 
 ## sam-build: the deployment package as SAM builds it (cargo-lambda with zig), for x86_64 by default
