@@ -108,6 +108,8 @@ def evaluate(doc, node, given, account="123456789012", region="us-east-1"):
                 return value[0].join(ev(value[1]))
             if key == "Split":
                 return ev(value[1]).split(value[0])
+            if key == "Select":
+                return ev(value[1])[int(value[0])]
             if key == "If":
                 return ev(value[1] if condition(value[0]) else value[2])
             if key == "Equals":
@@ -223,9 +225,13 @@ def test_the_workload_account_role_trusts_only_the_function_role_for_job_session
     doc = template("target-account-role.yaml")
     trust = lambda given: evaluate(doc, doc["Resources"]["TargetRole"]["Properties"]["AssumeRolePolicyDocument"], ONE | given)["Statement"]
     (statement,) = trust({})
-    assert statement["Principal"] == {"AWS": "arn:aws:iam::111111111111:role/deployer"} and statement["Action"] == "sts:AssumeRole"
-    assert statement["Condition"] == {"StringLike": {"sts:RoleSessionName": "codepipeline-*"}}
+    assert statement["Principal"] == {"AWS": "arn:aws:iam::111111111111:root"} and statement["Action"] == "sts:AssumeRole"
+    assert statement["Condition"] == {
+        "ArnEquals": {"aws:PrincipalArn": "arn:aws:iam::111111111111:role/deployer"}, "StringLike": {"sts:RoleSessionName": "codepipeline-*"}}
     (statement,) = trust({"ExternalId": "pipeline-7"})
     assert statement["Condition"]["StringEquals"] == {"sts:ExternalId": "pipeline-7"}
     assert "Default" not in doc["Parameters"]["FunctionRoleArn"] and "Default" not in doc["Parameters"]["ServiceName"]
     assert doc["Parameters"]["ExternalId"]["NoEcho"] is True
+    # The function's role is named after its stack: its ARN is known before it exists.
+    function = template("template.yaml")
+    assert evaluate(function, function["Resources"]["DeployerRole"]["Properties"]["RoleName"], ONE) == "<AWS::StackName>-ecs-deployer"
