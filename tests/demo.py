@@ -8,6 +8,8 @@
 6. a bad build of that service: a CloudWatch alarm trips during the bake, and the rollback names the alarm
 7. deploy → pause → continue: a deploy that stops at a pause hook, an approval, and a continue action
 8. one release to three services with "atomic": the worker's build crashes, the other two are rolled back
+9. a release with a database migration (beforeDeploy) that succeeds, and its nightly schedule moved along
+10. the next release's migration exits 3: its last log lines are shown and nothing is updated
 Every process started here is stopped at the end, also on failure or Ctrl-C.
 """
 
@@ -201,8 +203,53 @@ def main():
         say(f"the services run: {now}")
         ok = ok and results[-1][1] == "Failed" and all(rev.endswith(":1") for rev in now.values())
 
-        leaked = any(s in stack.logs() for s in (deploy["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"],))
-        say(f"\nfunction logs (JSON, RUST_LOG=trace): {stack.log_dir}; artifact secret in logs: {'YES' if leaked else 'no'}")
+        say("\n== 7. A release with a migration: billing ships commit 5e5e5e5 once ./migrate --up exits 0, and its nightly")
+        say("   schedule (EventBridge Scheduler) moves to the new revision with the service")
+        logs = {"logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": "/ecs/billing", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}}}
+        rolling = {"strategy": "ROLLING", "deploymentCircuitBreaker": {"enable": True, "rollback": True}}
+        billing_td = ecs.seed(cluster, "billing", [("billing", f"{REPO}-billing:1111111")], config=rolling, td_extra={"container": logs})
+        ecs.schedule("billing-nightly", billing_td["taskDefinitionArn"], Description="the nightly invoice run")
+        ecs.task_scenario("billing", looks=2, logs=["applying 0042_add_invoice_index", "done: 1 migration applied"])
+        pipeline.upload(key + "-billing", zip_bytes({"imagedefinitions.json": image_definitions([("billing", f"{REPO}-billing:5e5e5e5")])}))
+        user = {"cluster": cluster, "service": "billing", "schedules": ["billing-nightly"],
+                "beforeDeploy": {"container": "billing", "command": ["./migrate", "--up"], "environment": {"DATABASE_PASSWORD": "s3cr3t-demo-pw"}, "timeoutMinutes": 15}}
+        release = copy.deepcopy(api)
+        release["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        release["CodePipeline.job"]["data"]["actionConfiguration"]["configuration"]["UserParameters"] = json.dumps(user)
+        release["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key + "-billing"
+        say('UserParameters {"cluster": "demo", "service": "billing", "schedules": ["billing-nightly"], "beforeDeploy": {"container": "billing", "command": ["./migrate", "--up"], "environment": {"DATABASE_PASSWORD": …}, "timeoutMinutes": 15}}')
+        results = list(follow(stack, pipeline, release))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        final = results[-1][2].get("executionDetails", {}).get("summary", "")
+        for line in final.splitlines():
+            if line.startswith("schedule "):
+                say(line, 4)
+        billing_now = ecs.service(cluster, "billing")["taskDefinition"].rsplit("/", 1)[1]
+        nightly_now = ecs.get_schedule("billing-nightly")["Target"]["EcsParameters"]["TaskDefinitionArn"].rsplit("/", 1)[1]
+        say(f"billing runs {billing_now}; the schedule billing-nightly runs {nightly_now}")
+        ok = ok and results[-1][1] == "Succeeded" and billing_now == nightly_now == "billing:2"
+
+        say("\n== 8. The next release's migration fails (exit code 3): the services stay where they are")
+        ecs.task_scenario("billing", looks=1, exit_code=3, logs=[
+            "applying 0043_drop_legacy_totals", "ERROR:  column \"total_cents\" of relation \"invoices\" does not exist",
+            "migration 0043 failed; rolled back its transaction"])
+        pipeline.upload(key + "-billing-2", zip_bytes({"imagedefinitions.json": image_definitions([("billing", f"{REPO}-billing:6f6f6f6")])}))
+        failing = copy.deepcopy(release)
+        failing["CodePipeline.job"]["id"] = str(uuid.uuid4())
+        failing["CodePipeline.job"]["data"]["inputArtifacts"][0]["location"]["s3Location"]["objectKey"] = key + "-billing-2"
+        results = list(follow(stack, pipeline, failing))
+        for job_id, status, report in results:
+            show(job_id, status, report)
+        still = ecs.service(cluster, "billing")["taskDefinition"].rsplit("/", 1)[1]
+        nightly_still = ecs.get_schedule("billing-nightly")["Target"]["EcsParameters"]["TaskDefinitionArn"].rsplit("/", 1)[1]
+        say(f"billing still runs {still}; billing-nightly still runs {nightly_still}")
+        message = results[-1][2].get("failureDetails", {}).get("message", "")
+        ok = ok and results[-1][1] == "Failed" and "exited with code 3" in message and "total_cents" in message and still == nightly_still == "billing:2"
+
+        leaked = any(s in stack.logs() for s in (deploy["CodePipeline.job"]["data"]["artifactCredentials"]["secretAccessKey"], "s3cr3t-demo-pw"))
+        say(f"\nfunction logs (JSON, RUST_LOG=trace): {stack.log_dir}; artifact secret or migration password in logs: {'YES' if leaked else 'no'}")
         if not ok or leaked:
             say("the demo did not go as expected")
             return 1

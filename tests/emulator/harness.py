@@ -253,6 +253,7 @@ class Ecs:
 
     def __init__(self, emulator, role=None, region=REGION):
         self.emulator = emulator
+        self.region = region
         self.client = (lambda service: emulator.assumed_client(service, role, region)) if role else (
             lambda service: emulator.client(service, region=region))
         self.ecs = self.client("ecs")
@@ -262,7 +263,9 @@ class Ecs:
         http = urllib.request.Request(self.emulator.url + "/", data=json.dumps(body).encode(), method="POST", headers={
             "X-Amz-Target": f"AmazonEC2ContainerServiceV20141113.{action}",
             "Content-Type": "application/x-amz-json-1.1",
-            "Authorization": f"AWS4-HMAC-SHA256 Credential={FUNCTION_KEY_ID}/20260101/{REGION}/ecs/aws4_request, SignedHeaders=host, Signature=0",
+            # The emulator tells the account by the key id: the seeding client's own (an assumed role's, say).
+            "Authorization": f"AWS4-HMAC-SHA256 Credential={self.ecs._request_signer._credentials.get_frozen_credentials().access_key}"
+                             f"/20260101/{self.region}/ecs/aws4_request, SignedHeaders=host, Signature=0",
         })
         with urllib.request.urlopen(http, timeout=10) as response:
             return json.loads(response.read())

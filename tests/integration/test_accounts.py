@@ -157,3 +157,36 @@ def test_an_image_in_the_target_account_is_looked_up_with_the_role(stack, emulat
     kind, message = run.failure
     assert kind == "ConfigurationError", run.failure
     assert "looked up with the target role's credentials in account 210987654321" in message, message
+
+
+def test_before_deploy_and_schedules_act_in_the_target_account(stack, emulator, pipeline, names):
+    target = Ecs(emulator, role=PROD)
+    logs = {"logConfiguration": {"logDriver": "awslogs", "options": {
+        "awslogs-group": "/ecs/web", "awslogs-region": "us-east-1", "awslogs-stream-prefix": "ecs"}}}
+    td = target.seed(names["cluster"], names["service"], [("web", OLD)], config=ROLLING, td_extra={"container": logs})
+    nightly = f"{names['service']}-nightly"
+    target.schedule(nightly, td["taskDefinitionArn"])
+    target.task_scenario(names["service"], looks=1)
+    artifacts = upload(pipeline, names["key"])
+    emulator.admin("POST", "reset-stats")
+    params = {"cluster": names["cluster"], "service": names["service"], "roleArn": PROD,
+              "beforeDeploy": {"command": ["./migrate"]}, "schedules": [nightly]}
+    run = pipeline.run(params, artifacts=artifacts)
+    assert run.status == "Succeeded", run.failure
+    log = emulator.stats()["log"]  # before this test's own look at the schedule
+    [request] = [r for r in target.run_requests() if r["startedBy"].endswith(run.jobs[0]["id"])]
+    assert request["taskDefinition"].startswith("arn:aws:ecs:us-east-1:210987654321:task-definition/"), request
+    moved = target.get_schedule(nightly)["Target"]["EcsParameters"]["TaskDefinitionArn"]
+    assert moved == f"arn:aws:ecs:us-east-1:210987654321:task-definition/{names['service']}:2"
+    assumed = emulator.admin("GET", "assumed")
+    ours = {c["AccessKeyId"] for c in assumed["credentials"] if c["session"].startswith("codepipeline-")}
+    signed = {e["key"] for e in log if e["op"] in ("ecs:RunTask", "ecs:DescribeTasks", "scheduler:GetSchedule", "scheduler:UpdateSchedule")}
+    assert signed and signed <= ours, log
+    # A failing migration's log is read in the target account too.
+    target.task_scenario(names["service"], exit_code=3, logs=["migration failed: duplicate key"])
+    again = pipeline.run(params, artifacts=upload(pipeline, names["key"] + "-2", f"{REPO}/web:3333333"))
+    kind, message = again.failure
+    assert kind == "JobFailed" and "exited with code 3" in message and "migration failed: duplicate key" in message, message
+    ours = {c["AccessKeyId"] for c in emulator.admin("GET", "assumed")["credentials"] if c["session"].startswith("codepipeline-")}
+    read = {e["key"] for e in emulator.stats()["log"] if e["op"] == "logs:GetLogEvents"}
+    assert read and read <= ours

@@ -159,3 +159,49 @@ def test_a_stage_retry_runs_the_task_again(stack, emulator, pipeline, ecs, names
     assert len([r for r in ecs.run_requests() if names["cluster"] == r["cluster"]]) == 2
     # The retry reused nothing of the failed job's: a revision of its own.
     assert ecs.service(names["cluster"], names["service"])["taskDefinition"].endswith(":3")
+
+
+def test_with_three_services_and_atomic_the_task_runs_once_before_any_moves(stack, emulator, pipeline, ecs, names):
+    services = [names["service"], f"{names['service']}-b", f"{names['service']}-c"]
+    for service in services:
+        ecs.seed(names["cluster"], service, [("web", OLD)], td_extra={"container": LOGS})
+    ecs.task_scenario(names["service"], looks=1)
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions([("web", NEW)])}))
+    emulator.admin("POST", "reset-stats")
+    run = pipeline.run({"cluster": names["cluster"], "services": services, "atomic": True, "beforeDeploy": MIGRATE},
+                       artifacts=[("BuildOutput", names["key"])])
+    assert run.status == "Succeeded", run.failure
+    requests = [r for r in ecs.run_requests() if r["cluster"] == names["cluster"]]
+    assert len(requests) == 1, requests
+    assert requests[0]["taskDefinition"].endswith(f"task-definition/{names['service']}:2")
+    log = [e["op"] for e in emulator.stats()["log"]]
+    assert log.count("ecs:RunTask") == 1 and log.count("ecs:UpdateService") == 3, log
+    assert log.index("ecs:RunTask") < log.index("ecs:UpdateService")
+    assert all(ecs.service(names["cluster"], s)["taskDefinition"].endswith(f"{s}:2") for s in services)
+
+
+def test_a_migrations_family_runs_with_the_image_the_image_file_names_for_it(stack, emulator, pipeline, ecs, names):
+    """beforeDeploy.taskDefinition: another family (a migrations image) gets the image file's image for its
+    container, as a revision of its own; the services get theirs, and neither gets the other's container."""
+    ecs.seed(names["cluster"], names["service"], [("web", OLD)])
+    migrations = f"{names['service']}-migrations"
+    ecs.ecs.register_task_definition(
+        family=migrations, networkMode="awsvpc", requiresCompatibilities=["FARGATE"], cpu="256", memory="512",
+        executionRoleArn="arn:aws:iam::123456789012:role/web-execution",
+        containerDefinitions=[{"name": "migrate", "image": f"{REPO}/migrate:1111111", "essential": True}])
+    ecs.task_scenario(migrations, looks=1)
+    pipeline.upload(names["key"], zip_bytes({"imagedefinitions.json": image_definitions(
+        [("web", NEW), ("migrate", f"{REPO}/migrate:2222222")])}))
+    emulator.admin("POST", "reset-stats")
+    run = pipeline.run({"cluster": names["cluster"], "service": names["service"],
+                        "beforeDeploy": {"taskDefinition": migrations, "container": "migrate", "command": ["./migrate", "--up"]}},
+                       artifacts=[("BuildOutput", names["key"])])
+    assert run.status == "Succeeded", run.failure
+    [request] = [r for r in ecs.run_requests() if r["startedBy"].endswith(run.jobs[0]["id"])]
+    assert request["taskDefinition"].endswith(f"task-definition/{migrations}:2"), request
+    task = ecs.task_definition(request["taskDefinition"])["taskDefinition"]
+    assert [(c["name"], c["image"]) for c in task["containerDefinitions"]] == [("migrate", f"{REPO}/migrate:2222222")]
+    running = ecs.task_definition(ecs.service(names["cluster"], names["service"])["taskDefinition"])["taskDefinition"]
+    assert running["revision"] == 2 and [(c["name"], c["image"]) for c in running["containerDefinitions"]] == [("web", NEW)]
+    log = [e["op"] for e in emulator.stats()["log"]]
+    assert log.index("ecs:RunTask") < log.index("ecs:UpdateService")
