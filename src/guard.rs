@@ -49,6 +49,20 @@ pub enum Refusal {
     Role { role: String, allowed: String },
 }
 
+/// A comma-separated allow-list's entries; `None` when unset or empty (not enforced).
+fn entries(list: Option<&str>) -> Option<Vec<String>> {
+    let items: Vec<String> = list?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    (!items.is_empty()).then_some(items)
+}
+
+/// Whether `value` is one of `entries`, exactly or below a `prefix*` entry.
+fn matches_any(entries: &[String], value: &str) -> bool {
+    entries.iter().any(|e| match e.strip_suffix('*') {
+        Some(prefix) => value.starts_with(prefix),
+        None => value == e,
+    })
+}
+
 impl Guard {
     /// `ALLOWED_IMAGES`, `ALLOWED_ARTIFACT_BUCKETS` and `ALLOWED_FAMILIES`, comma-separated; unset or empty: not
     /// enforced.
@@ -61,44 +75,27 @@ impl Guard {
 
     /// With `ALLOWED_ROLE_ARNS` (comma-separated; `*` at the end: a prefix).
     pub fn with_roles(mut self, roles: Option<&str>) -> Self {
-        let items: Vec<String> =
-            roles.unwrap_or_default().split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-        self.roles = (!items.is_empty()).then_some(items);
+        self.roles = entries(roles);
         self
     }
 
     /// A role a target names must be in `ALLOWED_ROLE_ARNS` (exactly, or below a `prefix*` entry).
     pub fn check_role(&self, role: &str) -> Result<(), Refusal> {
-        let Some(roles) = &self.roles else { return Ok(()) };
-        let allowed = roles.iter().any(|r| match r.strip_suffix('*') {
-            Some(prefix) => role.starts_with(prefix),
-            None => role == r,
-        });
-        if allowed {
-            return Ok(());
+        match &self.roles {
+            Some(roles) if !matches_any(roles, role) => {
+                Err(Refusal::Role { role: crate::text::clip(role, 300), allowed: roles.join(", ") })
+            }
+            _ => Ok(()),
         }
-        Err(Refusal::Role { role: crate::text::clip(role, 300), allowed: roles.join(", ") })
     }
 
     /// With `ALLOWED_FAMILIES` (comma-separated; `*` at the end: a prefix).
     pub fn with_families(mut self, families: Option<&str>) -> Self {
-        let items: Vec<String> = families
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect();
-        self.families = (!items.is_empty()).then_some(items);
+        self.families = entries(families);
         self
     }
 
     pub fn parse(images: Option<&str>, buckets: Option<&str>) -> Self {
-        let entries = |list: Option<&str>| -> Option<Vec<String>> {
-            let items: Vec<String> =
-                list?.split(',').map(str::trim).filter(|s| !s.is_empty()).map(str::to_owned).collect();
-            (!items.is_empty()).then_some(items)
-        };
         let images = entries(images).map(|items| {
             items
                 .into_iter()
@@ -146,15 +143,12 @@ impl Guard {
 
     /// A revision's family must be in `ALLOWED_FAMILIES` (exactly, or below a `prefix*` entry).
     pub fn check_family(&self, family: &str) -> Result<(), Refusal> {
-        let Some(families) = &self.families else { return Ok(()) };
-        let allowed = families.iter().any(|f| match f.strip_suffix('*') {
-            Some(prefix) => family.starts_with(prefix),
-            None => family == f,
-        });
-        if allowed {
-            return Ok(());
+        match &self.families {
+            Some(families) if !matches_any(families, family) => {
+                Err(Refusal::Family { family: crate::text::clip(family, 255), allowed: families.join(", ") })
+            }
+            _ => Ok(()),
         }
-        Err(Refusal::Family { family: crate::text::clip(family, 255), allowed: families.join(", ") })
     }
 
     /// Whether a revision's images or family are checked (a revision is described only then).
