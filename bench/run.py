@@ -307,6 +307,9 @@ def round_features(emulator, s3, ecs, registry, work, config_file):
 
     try:
         _, plain, _ = release("plain")
+        path = work / "round.zip"
+        artifact(path, 1, "rplain2", registry)
+        s3.upload_file(str(path), ARTIFACT_BUCKET, "bench/round-plain-again")
         _, plain_nowait, _ = release("plain-nowait", wait=False)
         # beforeDeploy: a task followed for two looks, then the deploy as above.
         ecs.task_scenario("before", looks=2)
@@ -338,6 +341,23 @@ def round_features(emulator, s3, ecs, registry, work, config_file):
             "plain_looks": [sum(job.values()) for job in plain[1:]],
             "ok": (r1["status"], r2["status"]),
         }
+        # keepRevisions: the account-wide look at what runs, with 24 other services in 4 clusters.
+        for c in range(4):
+            for i in range(6):
+                ecs.seed(f"bench-other-{c}", f"other-{c}-{i}", [("web", f"{REPO}:0000000")])
+        keep_arn = ecs.seed("bench-round", "keep", [("web", f"{REPO}:0000000")], config=rolling, looks=2, td_extra={"container": LOGS})
+        for i in range(6):  # older revisions of the family to clean up
+            ecs.ecs.register_task_definition(**{k: v for k, v in ecs.task_definition(keep_arn["taskDefinitionArn"])["taskDefinition"].items()
+                                                 if k in ("family", "containerDefinitions", "networkMode", "requiresCompatibilities", "cpu", "memory", "executionRoleArn")})
+        path = work / "round.zip"
+        artifact(path, 1, "rkeep", registry)
+        s3.upload_file(str(path), ARTIFACT_BUCKET, "bench/round-keep")
+        clusters = len(ecs.ecs.list_clusters()["clusterArns"])
+        services = sum(len(ecs.ecs.list_services(cluster=c, maxResults=100)["serviceArns"]) for c in ecs.ecs.list_clusters()["clusterArns"])
+        keep_walls, keep, result = run_jobs(emulator, runtime, json.dumps({"cluster": "bench-round", "service": "keep", "keepRevisions": 2}), "bench/round-keep")
+        plain_walls, _, _ = run_jobs(emulator, runtime, json.dumps({"cluster": "bench-round", "service": "plain"}), "bench/round-plain-again")
+        out["keep"] = {"added": added(keep, plain), "clusters": clusters, "services": services, "ok": result["status"],
+                       "final_ms": keep_walls[-1], "plain_final_ms": plain_walls[-1]}
         out["plain"] = {"jobs": len(plain), "calls": sum(total(plain).values())}
     finally:
         _terminate(proc)
@@ -356,7 +376,7 @@ def round_section(r):
     ]
     proto = ["| warm no-wait deploy | jobs | AWS calls, all jobs | wall time of the invocations |", "|---|---|---|---|"]
     proto += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-    b, bf, sc, x = rd["before"], rd["before_fail"], rd["schedules"], rd["cross"]
+    b, bf, sc, x, k = rd["before"], rd["before_fail"], rd["schedules"], rd["cross"], rd["keep"]
     return f"""## This round: report first, beforeDeploy, schedules, other accounts
 
 **Report first, then change.** A no-wait deploy reports progress first and changes only once CodePipeline has
@@ -377,6 +397,7 @@ process; counted, not timed):
 | `beforeDeploy` (task followed for {b['task_looks']} looks) | {fmt(b['added'])} | one RunTask; one DescribeTasks per look at the task, each look a job of its own with its report; ListTasks (running, then stopped, by the job's `startedBy`) and ListTaskDefinitions: the job after each announcement finds the task and the revision the announced change made |
 | `beforeDeploy`, exit code 3 | RunTask {bf['RunTask']}, GetLogEvents {bf['GetLogEvents']}, UpdateService {bf['UpdateService']} | the failure reads the log once; nothing is updated |
 | `schedules` (2 schedules) | {fmt(sc['added'])} | per schedule: GetSchedule at the start (a missing name is refused before any change), GetSchedule + UpdateSchedule for the move once the services succeeded (the whole schedule read fresh, as UpdateSchedule replaces it), and a GetSchedule by the next job to find the move made; the announced move takes one job more (its report, and that job's look) |
+| `keepRevisions: 2` ({k['clusters']} clusters, {k['services']} services in the account and region) | {fmt(k['added'])} | the final job looks at what every service runs (ListClusters, ListServices per cluster, DescribeServices per 10 services; at most 2,000 services, beyond which nothing is deregistered) and deregisters the rest; that job took {k['final_ms']:.0f} ms against {k['plain_final_ms']:.0f} ms without it |
 | another account (`roleArn`), no-wait deploy | {fmt(x['nowait_added'])} | AssumeRole per job: {x['nowait_sts']} |
 | another account, each continuation look | AssumeRole per look: {x['looks_sts']} | other calls per look: {x['looks_other']}, as in the own account: {x['plain_looks']} |
 
