@@ -347,18 +347,23 @@ impl Clients {
             pipeline.config().to_builder().retry_config(RetryConfig::standard().with_max_attempts(5)).build();
         let region = ecr.region().cloned();
         let unset = aws_config::BehaviorVersion::latest();
+        // Stand-ins until `with_logs`/`with_schedules`, on the ECS client's HTTP client: a client built without
+        // one would build the SDK's default HTTPS client, loading the root certificates at cold start.
+        let http = ecs.config().http_client();
+        let mut logs = aws_sdk_cloudwatchlogs::Config::builder().behavior_version(unset).region(region.clone());
+        logs.set_http_client(http.clone());
+        let mut scheduler = aws_sdk_scheduler::Config::builder().behavior_version(unset).region(region.clone());
+        scheduler.set_http_client(http.clone());
+        let mut events = aws_sdk_eventbridge::Config::builder().behavior_version(unset).region(region);
+        events.set_http_client(http);
         let home = Reach {
             account: None,
             region: None,
             ecs,
             ecr,
-            logs: aws_sdk_cloudwatchlogs::Config::builder().behavior_version(unset).region(region.clone()).build(),
-            scheduler: aws_sdk_scheduler::Client::from_conf(
-                aws_sdk_scheduler::Config::builder().behavior_version(unset).region(region.clone()).build(),
-            ),
-            events: aws_sdk_eventbridge::Client::from_conf(
-                aws_sdk_eventbridge::Config::builder().behavior_version(unset).region(region).build(),
-            ),
+            logs: logs.build(),
+            scheduler: aws_sdk_scheduler::Client::from_conf(scheduler.build()),
+            events: aws_sdk_eventbridge::Client::from_conf(events.build()),
         };
         Self { home, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3, sts: None, sdk: None }
     }
@@ -427,6 +432,35 @@ impl HttpClient for DeferredTls {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client built without an HTTP client builds the SDK's default one, which loads the root certificates:
+    /// every client made at start must share the one given (the cold start stays free of that load).
+    #[test]
+    fn clients_made_at_start_share_the_given_http_client() {
+        let http = SharedHttpClient::new(DeferredTls(https_client()));
+        let ecs = aws_sdk_ecs::Client::from_conf(
+            aws_sdk_ecs::Config::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .region(aws_config::Region::new("us-east-1"))
+                .http_client(http.clone())
+                .build(),
+        );
+        let clients = Clients::from_parts(
+            ecs,
+            aws_sdk_codepipeline::Client::from_conf(
+                aws_sdk_codepipeline::Config::builder()
+                    .behavior_version(BehaviorVersion::latest())
+                    .http_client(http.clone())
+                    .build(),
+            ),
+            aws_sdk_s3::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+            aws_sdk_ecr::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
+        );
+        assert!(clients.home.logs.http_client().is_some());
+        assert!(clients.home.scheduler.config().http_client().is_some());
+        assert!(clients.home.events.config().http_client().is_some());
+        assert!(clients.pipeline.config().http_client().is_some());
+    }
 
     #[test]
     fn session_names_hold_the_job_in_sts_characters() {
