@@ -77,7 +77,7 @@ cargo-fuzz:
 
 ## bench: this function against the Python/boto3 peer on the emulator; writes BENCHMARKS.md
 bench: toolchain $(BIN) $(VENV)/.bench-installed
-	$(VENV)/bin/python bench/run.py
+	$(VENV)/bin/python bench/run.py $(BENCH_ARGS)
 
 release: $(BIN)
 

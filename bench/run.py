@@ -45,9 +45,14 @@ CHART = ROOT / "bench" / "artifact-size.png"
 RUST = ROOT / "target" / "release" / "ecs-deployer"
 
 
+BASELINE = None  # --baseline: an earlier release's binary, for cold init side by side
+
+
 def command(kind):
     if kind == "rust":
         return [str(RUST)], None
+    if kind == "baseline":
+        return [str(BASELINE)], None
     return [sys.executable, "-m", "awslambdaric", "handler.handler"], ROOT / "bench" / "peer"
 
 
@@ -401,8 +406,17 @@ process; counted, not timed):
 | another account (`roleArn`), no-wait deploy | {fmt(x['nowait_added'])} | AssumeRole per job: {x['nowait_sts']} |
 | another account, each continuation look | AssumeRole per look: {x['looks_sts']} | other calls per look: {x['looks_other']}, as in the own account: {x['plain_looks']} |
 
-Cold init is the first table's: nothing is assumed or built for other accounts before a job needs it.
+{baseline_line(r)}
 """
+
+
+def baseline_line(r):
+    if "baseline" not in r:
+        return "Cold init is the first table's (run `make bench BENCH_ARGS=\"--baseline <binary>\"` to measure an earlier release beside it)."
+    b = r["baseline"]
+    return (f"**Cold init against {b['name']}**, alternating in the same run ({r['rust']['cold_ms']:.1f} ms here, "
+            f"{b['cold_ms']:.1f} ms there): nothing is assumed or built for other accounts, and no client loads the root "
+            "certificates, before a job needs them.")
 
 
 def timed_range_get(s3, key):
@@ -422,7 +436,11 @@ def main():
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--sizes", default="1,100,250,500", help="artifact sizes in MiB")
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
+    parser.add_argument("--baseline", help="an earlier release's binary: its cold init is measured beside ours")
+    parser.add_argument("--baseline-name", default="the previous release", help="what --baseline is, for the report")
     args = parser.parse_args()
+    global BASELINE
+    BASELINE = args.baseline
     sizes = [int(s) for s in args.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="bench-"))
     config_file = work / "aws-config"
@@ -435,12 +453,14 @@ def main():
         ecs = Ecs(emulator)
         registry = Registry(emulator)
         print(f"cold init: {args.runs} runs each, alternating", flush=True)
-        colds = {"rust": [], "python": []}
+        colds = {"rust": [], "python": []} | ({"baseline": []} if BASELINE else {})
         for _ in range(args.runs):
             for kind in colds:
                 colds[kind].append(cold_init(kind, emulator.url, config_file))
         for kind in colds:
-            results[kind]["cold_ms"] = median(colds[kind])
+            results.setdefault(kind, {})["cold_ms"] = median(colds[kind])
+        if BASELINE:
+            results["baseline"]["name"] = args.baseline_name
 
         print("warm deploys and artifact sizes", flush=True)
         # Every deploy brings a new image (as every merge does), so both implementations do the whole job.
@@ -633,8 +653,8 @@ def render(r, sizes, runs):
         ("rolling deploy followed to its end (3 scale-up steps): AWS calls in all", f"{rust['follow_total']}", f"{py['follow_total']}",
          "ours: deploy job + one job per look; the peer waits inside one invocation (services-stable waiter)"),
         ("ECS calls per look while the deployment is in progress", f"{median(rust['follow_looks']):.0f} (DescribeServiceDeployments)",
-         "1 (DescribeServices)", f"ours looked {len(rust['follow_looks'])} times in progress; the peer polled DescribeServices {py['follow_polls']} times"),
-        ("ECS calls of the final look", f"{rust['follow_last']}", "", "ours: the look, DescribeServiceRevisions (digests), DescribeServices (what runs now)"),
+         "1 (DescribeServices)", f"ours looked {len(rust['follow_looks'])} times in progress, ECS calls {rust['follow_looks']} (the first look after the announced update also finds it made); the peer polled DescribeServices {py['follow_polls']} times"),
+        ("ECS calls of the final look", f"{rust['follow_last']}", "", "ours: the look (DescribeServiceDeployments) and DescribeServiceRevisions (the digests)"),
     ]
     for size in sizes:
         rows.append((f"{size} MiB artifact: S3 bytes read", f"{rust[f's3_{size}'] / 1024:.0f} KiB", f"{py[f's3_{size}'] / 1024:.0f} KiB", ""))
