@@ -177,9 +177,10 @@ pub struct Reach {
     pub account: Option<String>,
     pub region: Option<String>,
     pub ecs: aws_sdk_ecs::Client,
-    /// EventBridge Scheduler (`schedules`) and EventBridge (`rules`).
-    pub scheduler: aws_sdk_scheduler::Client,
-    pub events: aws_sdk_eventbridge::Client,
+    /// EventBridge Scheduler (`schedules`) and EventBridge (`rules`) settings: their clients are built when a job
+    /// uses them ([`Reach::scheduler`], [`Reach::events`]), never at start.
+    scheduler: aws_sdk_scheduler::Config,
+    events: aws_sdk_eventbridge::Config,
     /// ECR settings; each image is looked up in its own registry's region ([`Reach::ecr`]).
     ecr: aws_sdk_ecr::Config,
     /// CloudWatch Logs settings; a task's log is read in its awslogs region ([`Reach::logs`]).
@@ -211,8 +212,8 @@ impl Reach {
             account: access.account().map(str::to_owned),
             region: access.region.clone(),
             ecs: aws_sdk_ecs::Client::from_conf(moved!(self.ecs.config())),
-            scheduler: aws_sdk_scheduler::Client::from_conf(moved!(self.scheduler.config())),
-            events: aws_sdk_eventbridge::Client::from_conf(moved!(self.events.config())),
+            scheduler: moved!(self.scheduler),
+            events: moved!(self.events),
             ecr: moved!(self.ecr),
             logs: moved!(self.logs),
         }
@@ -225,6 +226,16 @@ impl Reach {
             config = config.use_fips(true);
         }
         aws_sdk_ecr::Client::from_conf(config.build())
+    }
+
+    /// An EventBridge Scheduler client.
+    pub fn scheduler(&self) -> aws_sdk_scheduler::Client {
+        aws_sdk_scheduler::Client::from_conf(self.scheduler.clone())
+    }
+
+    /// An EventBridge client.
+    pub fn events(&self) -> aws_sdk_eventbridge::Client {
+        aws_sdk_eventbridge::Client::from_conf(self.events.clone())
     }
 
     /// A CloudWatch Logs client for a log group's region (awslogs-region).
@@ -259,7 +270,7 @@ impl Clients {
             config.into(),
         )
         .with_logs(config.into())
-        .with_schedules(aws_sdk_scheduler::Client::new(config), aws_sdk_eventbridge::Client::new(config));
+        .with_schedule_configs(config.into(), config.into());
         clients.sdk = Some(config.clone());
         clients
     }
@@ -362,8 +373,8 @@ impl Clients {
             ecs,
             ecr,
             logs: logs.build(),
-            scheduler: aws_sdk_scheduler::Client::from_conf(scheduler.build()),
-            events: aws_sdk_eventbridge::Client::from_conf(events.build()),
+            scheduler: scheduler.build(),
+            events: events.build(),
         };
         Self { home, pipeline: aws_sdk_codepipeline::Client::from_conf(pipeline), s3, sts: None, sdk: None }
     }
@@ -375,7 +386,15 @@ impl Clients {
     }
 
     /// These clients with EventBridge Scheduler and EventBridge clients (tests hand in mocked ones).
-    pub fn with_schedules(mut self, scheduler: aws_sdk_scheduler::Client, events: aws_sdk_eventbridge::Client) -> Self {
+    pub fn with_schedules(self, scheduler: aws_sdk_scheduler::Client, events: aws_sdk_eventbridge::Client) -> Self {
+        self.with_schedule_configs(scheduler.config().clone(), events.config().clone())
+    }
+
+    fn with_schedule_configs(
+        mut self,
+        scheduler: aws_sdk_scheduler::Config,
+        events: aws_sdk_eventbridge::Config,
+    ) -> Self {
         self.home.scheduler = scheduler;
         self.home.events = events;
         self
@@ -457,8 +476,8 @@ mod tests {
             aws_sdk_ecr::Config::builder().behavior_version(BehaviorVersion::latest()).build(),
         );
         assert!(clients.home.logs.http_client().is_some());
-        assert!(clients.home.scheduler.config().http_client().is_some());
-        assert!(clients.home.events.config().http_client().is_some());
+        assert!(clients.home.scheduler.http_client().is_some());
+        assert!(clients.home.events.http_client().is_some());
         assert!(clients.pipeline.config().http_client().is_some());
     }
 

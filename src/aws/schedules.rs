@@ -15,7 +15,7 @@ use crate::error::{AwsError, AwsErrorKind, Error, aws};
 
 /// GetSchedule; `None` when the schedule does not exist.
 pub async fn get_schedule(reach: &Reach, group: &str, name: &str) -> Result<Option<GetScheduleOutput>, Error> {
-    match reach.scheduler.get_schedule().group_name(group).name(name).send().await {
+    match reach.scheduler().get_schedule().group_name(group).name(name).send().await {
         Ok(out) => Ok(Some(out)),
         Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => Ok(None),
         Err(e) => Err(aws("GetSchedule", format!("schedule {name} in group {group}"))(e)),
@@ -58,7 +58,7 @@ pub fn replaced(
 pub async fn move_schedule(reach: &Reach, got: &GetScheduleOutput, task_definition: &str) -> Result<(), Error> {
     let name = got.name().unwrap_or("?");
     let group = got.group_name().unwrap_or("default");
-    replaced(&reach.scheduler, got, task_definition)
+    replaced(&reach.scheduler(), got, task_definition)
         .send()
         .await
         .map_err(aws("UpdateSchedule", format!("schedule {name} in group {group}")))?;
@@ -70,8 +70,14 @@ pub async fn rule_targets(reach: &Reach, bus: &str, rule: &str) -> Result<Option
     let mut all = Vec::new();
     let mut next: Option<String> = None;
     for _ in 0..10 {
-        let out =
-            reach.events.list_targets_by_rule().rule(rule).event_bus_name(bus).set_next_token(next.take()).send().await;
+        let out = reach
+            .events()
+            .list_targets_by_rule()
+            .rule(rule)
+            .event_bus_name(bus)
+            .set_next_token(next.take())
+            .send()
+            .await;
         let out = match out {
             Ok(out) => out,
             Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_not_found_exception()) => return Ok(None),
@@ -104,7 +110,7 @@ pub fn retargeted(target: &RuleTarget, task_definition: &str) -> RuleTarget {
 pub async fn put_targets(reach: &Reach, bus: &str, rule: &str, targets: Vec<RuleTarget>) -> Result<(), Error> {
     let resource = format!("rule {rule} on event bus {bus}");
     let out = reach
-        .events
+        .events()
         .put_targets()
         .rule(rule)
         .event_bus_name(bus)
