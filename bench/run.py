@@ -398,7 +398,11 @@ protocol and one without, alternating, each deploying a new image to a service o
 
 The added latency is one CodePipeline re-invocation interval, which the emulator does not model (its pipeline
 invokes the continuation job at once, so the figures above leave the interval out): against AWS, the no-wait
-deploy's answer comes one such interval later than with the protocol off.
+deploy's answer comes one such interval later than with the protocol off. The invocations themselves take less
+time with the protocol: without it, the one job looks for a revision it registered already before and after
+registering (two ListTaskDefinitions, which the emulator answers by scanning every revision it holds, more of
+them as the run goes on), so that two deliveries at the same moment keep one; with it, a duplicate delivery
+loses at the report and those two calls go, a report and the look of the next job take their place.
 
 **What each feature adds**, by AWS operation, against the same action on a service seeded alike (one warm
 process; counted, not timed):
