@@ -21,7 +21,7 @@ use crate::aws::ecs::{self, TaskRequest};
 use crate::aws::logs;
 use crate::clock::{now, span};
 use crate::config::before_deploy::BeforeDeploy;
-use crate::config::{Params, Target, Wait};
+use crate::config::{Params, Target};
 use crate::error::{Error, FailureKind};
 use crate::judge::task::{self, Deciding, TaskVerdict};
 use crate::report::{Outcome, Progress};
@@ -418,13 +418,7 @@ async fn again_from_the_start(
     let origin = Origin { job: t.job.clone(), tries: t.tries.max(1) + 1 };
     let mut params = params.clone();
     params.targets = targets.to_vec();
-    params.wait = if t.nowait {
-        Wait::No
-    } else if t.paused {
-        Wait::Paused
-    } else {
-        Wait::Yes
-    };
+    params.wait = super::started_wait(t);
     match t.op {
         crate::token::Op::Promote => super::promote(cx, params, &origin).await,
         _ => super::release(cx, params, &origin).await,

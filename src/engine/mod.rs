@@ -1390,14 +1390,7 @@ async fn not_seen(
         // A release's registration: read, describe and plan it again (what moved already is adopted).
         let mut params = params.clone();
         params.targets = targets.to_vec();
-        // What the action was started with, where the deploy file may have set it.
-        params.wait = if t.nowait {
-            Wait::No
-        } else if t.paused {
-            Wait::Paused
-        } else {
-            Wait::Yes
-        };
+        params.wait = started_wait(t);
         return release(cx, params, &origin).await.map(Some);
     }
     t.tries = origin.tries;
@@ -1518,5 +1511,16 @@ fn diagnosable<'a>(
             Some((i, None, created.copied()))
         }
         _ => Some((i, None, None)),
+    }
+}
+
+/// The `wait` an action was started with (the deploy file may have set it, which later jobs do not read).
+pub(crate) fn started_wait(t: &Tracker) -> Wait {
+    if t.nowait {
+        Wait::No
+    } else if t.paused {
+        Wait::Paused
+    } else {
+        Wait::Yes
     }
 }
